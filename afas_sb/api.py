@@ -1,0 +1,33 @@
+"""The API's error shape: ``{"message": ..., "code": ...}`` with a 4xx status."""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .errors import DomainError
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return Response({"message": exc.message, "code": exc.code}, status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {
+            "message": "De gegevens zijn niet geldig.",
+            "code": "invalid",
+            "errors": response.data,
+        }
+        response.status_code = status.HTTP_400_BAD_REQUEST
+    elif isinstance(exc, exceptions.APIException):
+        detail = exc.detail
+        message = detail if isinstance(detail, str) else str(detail)
+        response.data = {"message": message, "code": exc.get_codes() if isinstance(exc.get_codes(), str) else "error"}
+    return response

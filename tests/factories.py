@@ -1,0 +1,55 @@
+import factory
+from django.contrib.auth import get_user_model
+
+from licensing.models import Organisation
+from portal.models import Membership, Role
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("email",)
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"persoon{n}@example.nl")
+    full_name = factory.Faker("name", locale="nl_NL")
+    password = factory.django.Password("Sterk-wachtwoord-2026")
+
+    @factory.post_generation
+    def verified(obj, create, extracted, **kwargs):
+        """A verified primary address, as allauth requires to log in."""
+        if not create:
+            return
+        from allauth.account.models import EmailAddress
+
+        EmailAddress.objects.get_or_create(
+            user=obj, email=obj.email, defaults={"verified": True, "primary": True}
+        )
+
+
+class OrganisationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organisation
+
+    kind = Organisation.Kind.ENTREPRENEUR
+    legal_name = factory.Sequence(lambda n: f"Ondernemer {n} B.V.")
+    kvk_number = factory.Sequence(lambda n: f"{10000000 + n:08d}")
+    country = "NL"
+    street = "Kerkstraat 1"
+    postcode = "1234 AB"
+    city = "Utrecht"
+    billing_email = factory.Sequence(lambda n: f"facturen{n}@example.nl")
+
+
+class FirmFactory(OrganisationFactory):
+    kind = Organisation.Kind.ACCOUNTANCY_FIRM
+    legal_name = factory.Sequence(lambda n: f"Accountantskantoor {n}")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    organisation = factory.SubFactory(OrganisationFactory)
+    role = Role.ADMIN
