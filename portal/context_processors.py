@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -7,13 +8,15 @@ from .tenancy import get_access, get_accesses
 
 def portal(request):
     """The layout's data: active organisation, the switcher, the navigation."""
+    site = {"SUPPORT_EMAIL": settings.SUPPORT_EMAIL}
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or request.path.startswith("/admin/"):
-        return {}
+        return site
     nav = [("dashboard", "Dashboard", reverse("portal:dashboard"))]
     nav += [(slug, area.label, reverse(f"portal:{slug}")) for slug, area in AREAS.items()]
     nav.append(("contacts", _("Persoonlijke gegevens"), reverse("portal:contacts")))
     return {
+        **site,
         "access": get_access(request),
         "accesses": get_accesses(request),
         "nav_items": nav,

@@ -28,3 +28,25 @@ def _clear_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture
+def org_admin(db):
+    """An entrepreneur organisation with its beheerder (also the subscription contact)."""
+    from tests.factories import MembershipFactory
+
+    return MembershipFactory(is_subscription_contact=True)
+
+
+@pytest.fixture
+def org_admin_client(client, org_admin):
+    client.force_login(org_admin.user)
+    return client
+
+
+@pytest.fixture
+def mailbox():
+    from django.core import mail
+
+    mail.outbox.clear()
+    return mail.outbox

@@ -79,15 +79,19 @@ def calendar_run_retry(*, runs) -> int:
 
 def _first_day_to_run(today: date) -> date:
     floor = today - timedelta(days=settings.CALENDAR_MAX_CATCH_UP_DAYS)
-    days = CalendarDay.objects.filter(date__lte=today, date__gte=floor)
+    days = CalendarDay.objects.filter(date__lte=today)
     first_open = (
-        days.filter(completed_at__isnull=True).order_by("date").values_list("date", flat=True)
+        days.filter(date__gte=floor, completed_at__isnull=True)
+        .order_by("date")
+        .values_list("date", flat=True)
     ).first()
     if first_open is not None:
         return first_open
-    last_done = days.aggregate(last=Max("date"))["last"]
-    if last_done is not None:
-        return min(last_done + timedelta(days=1), today)
+    last_seen = days.aggregate(last=Max("date"))["last"]
+    if last_seen is not None:
+        # After an outage longer than the bound: the last CALENDAR_MAX_CATCH_UP_DAYS
+        # days, not none of them.
+        return min(max(last_seen + timedelta(days=1), floor), today)
     # A calendar that never ran starts today: it does not invent a past.
     return today
 

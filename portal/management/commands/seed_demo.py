@@ -1,0 +1,182 @@
+"""Demo data: a Dutch and Belgian customer base to click through. Safe to run again."""
+
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.utils import encrypt
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from stdnum.nl import btw as nl_btw
+
+from licensing.models import Organisation
+from portal.models import Membership, Role
+
+DEMO_PASSWORD = "Demo-wachtwoord-2026"
+DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # demo only: printed in the README
+STAFF_EMAIL = "staff@sb.example.nl"
+
+ENTREPRENEURS = [
+    # legal name, kvk, country, street, postcode, city, peppol (scheme, id) or None
+    ("Bakkerij De Gouden Korst B.V.", "30123456", "NL", "Oudegracht 112", "3511 AV", "Utrecht", None),
+    ("Fietsenmakerij Van Dijk", "01234567", "NL", "Vismarkt 9", "9712 CA", "Groningen", None),
+    ("Studio Noord Design B.V.", "34567890", "NL", "NDSM-plein 28", "1033 WB", "Amsterdam", ("0106", "34567890")),
+    ("Hoveniersbedrijf Groen & Zn.", "17654321", "NL", "Stratumsedijk 40", "5611 NE", "Eindhoven", None),
+    ("Brasserie Het Anker BV", "0712345630", "BE", "Grote Markt 7", "2800", "Mechelen", ("0208", "0712345630")),
+]
+FIRMS = [
+    ("Boekhoudkantoor Jansen & De Vries", "32112233", "NL", "Utrechtseweg 55", "3818 EB", "Amersfoort"),
+    ("Accountants Noord B.V.", "01987654", "NL", "Zaailand 80", "8911 BN", "Leeuwarden"),
+    ("Fiduciaire Van den Broeck BV", "0798765405", "BE", "Meir 24", "2000", "Antwerpen"),
+]
+CLIENTS = [
+    # firm kvk, legal name, kvk, country, street, postcode, city, billed via firm?
+    ("32112233", "Kapsalon Knip & Krul", "61122334", "NL", "Langestraat 14", "3811 AD", "Amersfoort", True),
+    ("32112233", "Installatiebedrijf Bos B.V.", "62233445", "NL", "Kapelweg 3", "3818 BL", "Amersfoort", False),
+    ("32112233", "Yogastudio Zen", "63344556", "NL", "Hof 21", "3811 CJ", "Amersfoort", True),
+    ("01987654", "Melkveehouderij De Terp", "01444555", "NL", "Terpweg 2", "9086 AA", "Wirdum", True),
+    ("01987654", "Zeilmakerij Harlingen", "01555666", "NL", "Noorderhaven 30", "8861 AL", "Harlingen", False),
+    ("0798765405", "Chocolaterie Lindeboom", "0723456781", "BE", "Kammenstraat 18", "2000", "Antwerpen", True),
+    ("0798765405", "Drukkerij Peeters", "0734567835", "BE", "Lange Nieuwstraat 5", "2000", "Antwerpen", False),
+]
+PEOPLE = [
+    # e-mail, name, organisation kvk, role, subscription contact, breach contact
+    ("demo@goudenkorst.nl", "Sanne de Bakker", "30123456", Role.ADMIN, True, True),
+    ("boekhouding@goudenkorst.nl", "Pieter Smit", "30123456", Role.BILLING, False, False),
+    ("verkoop@goudenkorst.nl", "Fatima El Amrani", "30123456", Role.MEMBER, False, True),
+    ("stagiair@goudenkorst.nl", "Lucas Visser", "30123456", Role.VIEWER, False, False),
+    ("jan@fietsenvandijk.nl", "Jan van Dijk", "01234567", Role.ADMIN, True, False),
+    ("eva@studionoord.nl", "Eva Mulder", "34567890", Role.ADMIN, True, True),
+    ("ruud@groenzn.nl", "Ruud Groen", "17654321", Role.ADMIN, True, False),
+    ("els@hetanker.be", "Els Janssens", "0712345630", Role.ADMIN, True, True),
+    ("accountant@jansendevries.nl", "Marleen Jansen", "32112233", Role.ADMIN, True, True),
+    ("assistent@jansendevries.nl", "Tom de Vries", "32112233", Role.MEMBER, False, False),
+    ("info@accountantsnoord.nl", "Hylke Postma", "01987654", Role.ADMIN, True, False),
+    ("an@vandenbroeck.be", "An Van den Broeck", "0798765405", Role.ADMIN, True, True),
+    ("marco@knipenkrul.nl", "Marco Bos", "61122334", Role.ADMIN, True, False),
+    ("inge@bos-installatie.nl", "Inge Bos", "62233445", Role.ADMIN, True, False),
+    # Sanne also keeps the books of her sister's yoga studio: two organisations.
+    ("demo@goudenkorst.nl", "Sanne de Bakker", "63344556", Role.ADMIN, True, False),
+]
+
+
+def _nl_vat(kvk: str) -> str:
+    """A checksum-valid Dutch VAT id derived from a number, for demo rows only."""
+    base = int(kvk) * 7 % 1_000_000_000
+    while True:
+        candidate = f"NL{base:09d}B01"
+        if nl_btw.is_valid(candidate):
+            return candidate
+        base += 1
+
+
+def _vat(kvk: str, country: str) -> str:
+    return _nl_vat(kvk) if country == "NL" else f"BE{kvk}"
+
+
+class Command(BaseCommand):
+    help = "Create (or refresh) the demo customer base. Idempotent."
+
+    def handle(self, *args, **options):
+        if not settings.DEMO_DATA_ALLOWED:
+            raise CommandError(
+                "seed_demo maakt accounts met bekende wachtwoorden en draait niet in productie."
+            )
+        with transaction.atomic():
+            organisations = self._organisations()
+            users = self._people(organisations)
+            codes = self._staff()
+        self._report(users, codes)
+
+    def _organisations(self) -> dict[str, Organisation]:
+        result = {}
+        for name, kvk, country, street, postcode, city, peppol in ENTREPRENEURS:
+            result[kvk] = self._org(
+                kvk, country, kind=Organisation.Kind.ENTREPRENEUR, legal_name=name,
+                street=street, postcode=postcode, city=city, peppol=peppol,
+            )
+        for name, kvk, country, street, postcode, city in FIRMS:
+            result[kvk] = self._org(
+                kvk, country, kind=Organisation.Kind.ACCOUNTANCY_FIRM, legal_name=name,
+                street=street, postcode=postcode, city=city,
+            )
+        for firm_kvk, name, kvk, country, street, postcode, city, via_firm in CLIENTS:
+            firm = result[firm_kvk]
+            result[kvk] = self._org(
+                kvk, country, kind=Organisation.Kind.ENTREPRENEUR, legal_name=name,
+                street=street, postcode=postcode, city=city,
+                accountancy_firm=firm, billed_via=firm if via_firm else None,
+            )
+        return result
+
+    def _org(self, kvk, country, *, peppol=None, legal_name, **fields) -> Organisation:
+        domain = legal_name.lower().split()[0].strip(".,&")
+        organisation = Organisation.objects.filter(country=country, kvk_number=kvk).first()
+        organisation = organisation or Organisation(country=country, kvk_number=kvk)
+        values = {
+            "legal_name": legal_name,
+            "vat_id": _vat(kvk, country),
+            "billing_email": f"facturen@{domain}.{country.lower()}",
+            "peppol_scheme": peppol[0] if peppol else "",
+            "peppol_endpoint_id": peppol[1] if peppol else "",
+            **fields,
+        }
+        for field, value in values.items():
+            setattr(organisation, field, value)
+        organisation.full_clean()  # demo data obeys the same validation as real data
+        organisation.save()
+        return organisation
+
+    def _people(self, organisations) -> list:
+        User = get_user_model()
+        users = {}
+        for email, name, kvk, role, subscription, breach in PEOPLE:
+            user = users.get(email) or self._user(User, email, name)
+            users[email] = user
+            Membership.objects.update_or_create(
+                user=user,
+                organisation=organisations[kvk],
+                defaults={
+                    "role": role,
+                    "is_subscription_contact": subscription,
+                    "is_breach_contact": breach,
+                },
+            )
+        return list(users.values())
+
+    def _user(self, User, email, name, **extra):
+        user, created = User.objects.get_or_create(email=email, defaults={"full_name": name, **extra})
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+        EmailAddress.objects.update_or_create(
+            user=user, email=email, defaults={"verified": True, "primary": True}
+        )
+        return user
+
+    def _staff(self) -> list[str]:
+        User = get_user_model()
+        staff = self._user(
+            User, STAFF_EMAIL, "Back Office", is_staff=True, is_superuser=True
+        )
+        Authenticator.objects.get_or_create(
+            user=staff,
+            type=Authenticator.Type.TOTP,
+            defaults={"data": {"secret": encrypt(DEMO_TOTP_SECRET)}},
+        )
+        return RecoveryCodes.activate(staff).get_unused_codes()
+
+    def _report(self, users, codes):
+        out = self.stdout.write
+        out(self.style.SUCCESS(f"Demo data ready: {Organisation.objects.count()} organisations, "
+                               f"{len(users) + 1} users."))
+        out("")
+        out(f"Portal  http://127.0.0.1:8000/   password for every demo user: {DEMO_PASSWORD}")
+        out("  demo@goudenkorst.nl          entrepreneur admin (two organisations: switcher)")
+        out("  boekhouding@goudenkorst.nl   billing role;  stagiair@goudenkorst.nl  viewer")
+        out("  accountant@jansendevries.nl  accountancy firm admin (sees the firm's clients)")
+        out("  els@hetanker.be              Belgian customer")
+        out(f"Admin   http://127.0.0.1:8000/admin/   {STAFF_EMAIL} / {DEMO_PASSWORD}")
+        out(f"  second factor: TOTP secret {DEMO_TOTP_SECRET} (python manage.py demo_totp prints")
+        out(f"  the current code) or an unused recovery code: {' '.join(codes[:5])}")
