@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from afas_sb.errors import DomainError
+from licensing.models import Organisation
 from licensing.selectors import firm_clients
 
 from . import navigation, services
@@ -194,9 +195,11 @@ def membership_remove(request, access, pk):
 
 @portal_view("manage_organisation")
 def organisation_edit(request, access):
-    form = OrganisationDetailsForm(request.POST or None, instance=access.organisation)
+    # A fresh copy: the form normalises its instance in place while validating.
+    instance = Organisation.objects.get(pk=access.organisation.pk)
+    form = OrganisationDetailsForm(request.POST or None, instance=instance)
     if request.method == "POST" and form.is_valid():
-        changes = {field: form.cleaned_data[field] for field in form.changed_data}
+        changes = {field: getattr(instance, field) for field in form.changed_data}
         services.organisation_update_details(
             organisation=access.organisation, changes=changes, actor=request.user
         )

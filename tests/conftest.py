@@ -1,11 +1,5 @@
-import os
-
 import pytest
 from django.db import connection
-
-# Playwright's sync API runs an event loop in the test thread; Django's ORM
-# calls from the same thread are still synchronous and safe.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -50,3 +44,52 @@ def mailbox():
 
     mail.outbox.clear()
     return mail.outbox
+
+
+STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXP"
+STAFF_PASSWORD = "Sterk-wachtwoord-2026"
+
+
+def totp_code(secret: str, at: float | None = None) -> str:
+    """RFC 6238 code, computed here rather than with allauth's internals."""
+    import base64
+    import hashlib
+    import hmac
+    import struct
+    import time
+
+    counter = int((time.time() if at is None else at) // 30)
+    digest = hmac.new(base64.b32decode(secret), struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+def login_with_mfa(client, user, secret: str = STAFF_TOTP_SECRET):
+    """Log in through allauth's real flow: password, then the TOTP code."""
+    from django.urls import reverse
+
+    first = client.post(reverse("account_login"), {"login": user.email, "password": STAFF_PASSWORD})
+    assert first.status_code == 302 and first["Location"] == reverse("mfa_authenticate"), first
+    second = client.post(reverse("mfa_authenticate"), {"code": totp_code(secret)})
+    assert second.status_code == 302, second
+    return client
+
+
+@pytest.fixture
+def staff_user(db):
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.utils import encrypt
+
+    from tests.factories import UserFactory
+
+    user = UserFactory(email="medewerker@sb.example.nl", is_staff=True, is_superuser=True)
+    Authenticator.objects.create(
+        user=user, type=Authenticator.Type.TOTP, data={"secret": encrypt(STAFF_TOTP_SECRET)}
+    )
+    return user
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    return login_with_mfa(client, staff_user)

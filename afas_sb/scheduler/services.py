@@ -116,9 +116,8 @@ def _run_action(action: registry.CalendarAction, day: date) -> ActionResult:
     run, _ = CalendarRun.objects.get_or_create(action=action.name, date=day)
     if run.status == CalendarRun.Status.SUCCEEDED:
         return ActionResult(day, action.name, Result.ALREADY_DONE, run.outcome)
-    if run.status == CalendarRun.Status.FAILED and run.attempts >= settings.CALENDAR_MAX_ATTEMPTS:
-        last_line = (run.error.strip().splitlines() or [""])[-1]
-        return ActionResult(day, action.name, Result.EXHAUSTED, last_line[:255])
+    if _is_exhausted(run):
+        return _exhausted(run, action, day)
     started_at = clock.now()
     try:
         with transaction.atomic():
@@ -129,6 +128,9 @@ def _run_action(action: registry.CalendarAction, day: date) -> ActionResult:
                 return ActionResult(day, action.name, Result.BUSY)
             if locked.status == CalendarRun.Status.SUCCEEDED:
                 return ActionResult(day, action.name, Result.ALREADY_DONE, locked.outcome)
+            # Another process may have recorded the last allowed failure since our read.
+            if _is_exhausted(locked):
+                return _exhausted(locked, action, day)
             outcome = (action.run(day) or "")[:255]
             locked.status = CalendarRun.Status.SUCCEEDED
             locked.attempts = F("attempts") + 1
@@ -137,7 +139,14 @@ def _run_action(action: registry.CalendarAction, day: date) -> ActionResult:
             locked.started_at = started_at
             locked.finished_at = clock.now()
             locked.save(
-                update_fields=["status", "attempts", "outcome", "error", "started_at", "finished_at"]
+                update_fields=[
+                    "status",
+                    "attempts",
+                    "outcome",
+                    "error",
+                    "started_at",
+                    "finished_at",
+                ]
             )
     except Exception as exc:
         logger.exception("calendar action %s failed for %s", action.name, day)
@@ -148,6 +157,17 @@ def _run_action(action: registry.CalendarAction, day: date) -> ActionResult:
         extra={"action": action.name, "day": day.isoformat(), "outcome": outcome},
     )
     return ActionResult(day, action.name, Result.SUCCEEDED, outcome)
+
+
+def _is_exhausted(run: CalendarRun) -> bool:
+    return (
+        run.status == CalendarRun.Status.FAILED and run.attempts >= settings.CALENDAR_MAX_ATTEMPTS
+    )
+
+
+def _exhausted(run: CalendarRun, action: registry.CalendarAction, day: date) -> ActionResult:
+    last_line = (run.error.strip().splitlines() or [""])[-1]
+    return ActionResult(day, action.name, Result.EXHAUSTED, last_line[:255])
 
 
 def _record_failure(run_pk: int, started_at, exc: Exception) -> None:

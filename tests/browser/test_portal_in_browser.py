@@ -1,0 +1,78 @@
+"""The newcomer's path in a real browser: Debian's headless Chromium driven by Playwright."""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from playwright.sync_api import expect
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls the
+    # test makes between browser steps are still plain synchronous calls.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Chromium is missing: run `make test`, which installs Debian's chromium.")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+def test_demo_customer_logs_in_and_sees_the_dashboard(live_server, browser):
+    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    page = browser.new_page(locale="en-US")  # an English browser still gets Dutch
+
+    page.goto(live_server.url + "/")
+    assert page.url.startswith(live_server.url + "/accounts/login/")
+    page.get_by_label("E-mailadres").fill("demo@goudenkorst.nl")
+    page.get_by_label("Wachtwoord").fill("Demo-wachtwoord-2026")
+    page.get_by_role("button", name="Inloggen").click()
+
+    page.wait_for_url(live_server.url + "/")
+    assert page.get_by_role("heading", name="Welkom, Sanne").is_visible()
+    assert page.get_by_role("main").get_by_text("Bakkerij De Gouden Korst B.V.", exact=True).is_visible()
+    nav = page.get_by_role("navigation", name="Hoofdmenu")
+    for label in ["Dashboard", "Licentie", "Facturen", "Betaalgegevens", "Meldingen",
+                  "Wensenlijst", "Cursussen", "Privacy", "Voorwaarden"]:
+        assert nav.get_by_role("link", name=label, exact=True).is_visible()
+
+    # Sanne also runs her sister's yoga studio: the switcher changes organisation.
+    page.get_by_role("combobox", name="Organisatie").select_option(label="Yogastudio Zen")
+    expect(page.get_by_text("Je werkt nu voor Yogastudio Zen.")).to_be_visible()
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
+
+
+def test_wrong_password_shows_a_dutch_message(live_server, browser):
+    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    page = browser.new_page()
+
+    page.goto(live_server.url + "/accounts/login/")
+    page.get_by_label("E-mailadres").fill("demo@goudenkorst.nl")
+    page.get_by_label("Wachtwoord").fill("niet-het-wachtwoord")
+    page.get_by_role("button", name="Inloggen").click()
+
+    assert page.get_by_role("alert").inner_text().strip() == (
+        "Het door jou opgegeven e-mailadres en/of wachtwoord is niet correct."
+    )
