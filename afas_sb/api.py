@@ -26,8 +26,10 @@ def exception_handler(exc, context):
             "errors": response.data,
         }
         response.status_code = status.HTTP_400_BAD_REQUEST
-    elif isinstance(exc, exceptions.APIException):
-        detail = exc.detail
-        message = detail if isinstance(detail, str) else str(detail)
-        response.data = {"message": message, "code": exc.get_codes() if isinstance(exc.get_codes(), str) else "error"}
+    else:
+        codes = exc.get_codes()
+        response.data = {
+            "message": str(exc.detail),
+            "code": codes if isinstance(codes, str) else "error",
+        }
     return response

@@ -23,7 +23,11 @@ def send_templated_mail(
     Call it from ``transaction.on_commit`` so a rolled-back change sends nothing.
     """
     with translation.override(language):
-        full_context = {"site_url": settings.SITE_URL, "vendor_name": settings.VENDOR_NAME, **context}
+        full_context = {
+            "site_url": settings.SITE_URL,
+            "vendor_name": settings.VENDOR_NAME,
+            **context,
+        }
         text = render_to_string(f"{template}.txt", full_context)
         html = render_to_string(f"{template}.html", full_context)
     message = EmailMultiAlternatives(

@@ -153,7 +153,9 @@ class Organisation(models.Model):
         if bool(self.peppol_scheme) != bool(self.peppol_endpoint_id):
             field = "peppol_endpoint_id" if self.peppol_scheme else "peppol_scheme"
             errors.setdefault(field, []).append(
-                ValidationError(_("Vul zowel het Peppol-schema als het Peppol-id in, of geen van beide."))
+                ValidationError(
+                    _("Vul zowel het Peppol-schema als het Peppol-id in, of geen van beide.")
+                )
             )
         elif self.peppol_scheme:
             check(
@@ -175,9 +177,7 @@ class Organisation(models.Model):
                     ValidationError(_("Een accountantskantoor valt zelf niet onder een kantoor."))
                 ]
             elif firm.pk == self.pk or not firm.is_accountancy_firm:
-                errors["accountancy_firm"] = [
-                    ValidationError(_("Kies een accountantskantoor."))
-                ]
+                errors["accountancy_firm"] = [ValidationError(_("Kies een accountantskantoor."))]
         if self.billed_via_id and self.billed_via_id != self.accountancy_firm_id:
             errors["billed_via"] = [
                 ValidationError(

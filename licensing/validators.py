@@ -35,7 +35,9 @@ def clean_registration_number(country: str, value: str) -> str:
             return be_vat.validate(raw)
         except StdnumError:
             raise ValidationError(
-                _("Dit is geen geldig Belgisch ondernemingsnummer (10 cijfers, bijv. 0403.170.701)."),
+                _(
+                    "Dit is geen geldig Belgisch ondernemingsnummer (10 cijfers, bijv. 0403.170.701)."
+                ),
                 code="invalid_enterprise_number",
             ) from None
     raise ValidationError(_("Kies Nederland of België als land."), code="invalid_country")
@@ -107,9 +109,7 @@ def clean_peppol_endpoint(scheme: str, value: str) -> str:
             return clean_vat_id(BE, raw)
         if scheme == "0190":
             if not re.fullmatch(r"\d{20}", raw):
-                raise ValidationError(
-                    _("Een OIN bestaat uit 20 cijfers."), code="invalid_oin"
-                )
+                raise ValidationError(_("Een OIN bestaat uit 20 cijfers."), code="invalid_oin")
             return raw
     except ValidationError as exc:
         raise ValidationError(

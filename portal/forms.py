@@ -9,7 +9,9 @@ from .services import ORGANISATION_DETAIL_FIELDS
 
 
 class InvitationForm(forms.Form):
-    email = forms.EmailField(label=_("E-mailadres"), widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+    email = forms.EmailField(
+        label=_("E-mailadres"), widget=forms.EmailInput(attrs={"autocomplete": "off"})
+    )
     role = forms.ChoiceField(label=_("Rol"), choices=Role.choices, initial=Role.MEMBER)
     is_subscription_contact = forms.BooleanField(
         label=_("Contactpersoon abonnement"), required=False

@@ -65,7 +65,9 @@ AREAS = {
             "privacy",
             _("Privacy"),
             _("Privacy en beveiliging"),
-            _("Subverwerkers, securitymeldingen, toegang door medewerkers en je gegevens exporteren."),
+            _(
+                "Subverwerkers, securitymeldingen, toegang door medewerkers en je gegevens exporteren."
+            ),
             _("Er zijn geen securitymeldingen voor deze organisatie."),
         ),
         Area(

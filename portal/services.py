@@ -104,7 +104,9 @@ def invitation_resend(*, invitation: Invitation, actor) -> Invitation:
     with transaction.atomic():
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if invitation.accepted_at or invitation.revoked_at:
-            raise Conflict(_("Deze uitnodiging is al afgehandeld en kan niet opnieuw worden verstuurd."))
+            raise Conflict(
+                _("Deze uitnodiging is al afgehandeld en kan niet opnieuw worden verstuurd.")
+            )
         token = secrets.token_urlsafe(32)
         invitation.token_hash = Invitation.hash_token(token)
         invitation.expires_at = clock.now() + timedelta(days=settings.INVITATION_VALID_DAYS)
@@ -170,7 +172,9 @@ def invitation_accept(*, token: str, user) -> Membership:
                 % {"invited": invitation.email, "current": user.email},
                 code="invitation_other_user",
             )
-        if Membership.objects.filter(user=user, organisation_id=invitation.organisation_id).exists():
+        if Membership.objects.filter(
+            user=user, organisation_id=invitation.organisation_id
+        ).exists():
             raise Conflict(
                 _("Je bent al lid van %(organisation)s.")
                 % {"organisation": invitation.organisation.legal_name},
@@ -205,7 +209,9 @@ def invitation_accept_as_new_user(*, token: str, full_name: str, password: str):
         invitation = invitation_for_token(token)
         if User.objects.filter(email__iexact=invitation.email).exists():
             raise Conflict(
-                _("Er bestaat al een account voor %(email)s. Log in om de uitnodiging te accepteren.")
+                _(
+                    "Er bestaat al een account voor %(email)s. Log in om de uitnodiging te accepteren."
+                )
                 % {"email": invitation.email},
                 code="account_exists",
             )
@@ -216,7 +222,9 @@ def invitation_accept_as_new_user(*, token: str, full_name: str, password: str):
                 )
         except IntegrityError:
             raise Conflict(
-                _("Er bestaat al een account voor %(email)s. Log in om de uitnodiging te accepteren.")
+                _(
+                    "Er bestaat al een account voor %(email)s. Log in om de uitnodiging te accepteren."
+                )
                 % {"email": invitation.email},
                 code="account_exists",
             ) from None
@@ -230,7 +238,8 @@ def _send_invitation(invitation: Invitation, token: str) -> None:
     inviter = invitation.invited_by
     send_templated_mail(
         to=[invitation.email],
-        subject=_("Uitnodiging voor %(organisation)s") % {"organisation": invitation.organisation.legal_name},
+        subject=_("Uitnodiging voor %(organisation)s")
+        % {"organisation": invitation.organisation.legal_name},
         template="portal/email/invitation",
         context={
             "invitation": invitation,
@@ -251,10 +260,14 @@ def _unfinished_invitation(organisation: Organisation, email: str) -> Invitation
 
 def _check_usable(invitation: Invitation) -> None:
     if invitation.accepted_at:
-        raise Conflict(_("Deze uitnodiging is al gebruikt. Log in om verder te gaan."), code="invitation_used")
+        raise Conflict(
+            _("Deze uitnodiging is al gebruikt. Log in om verder te gaan."), code="invitation_used"
+        )
     if invitation.revoked_at:
         raise Conflict(
-            _("Deze uitnodiging is ingetrokken. Vraag de beheerder van %(organisation)s om een nieuwe.")
+            _(
+                "Deze uitnodiging is ingetrokken. Vraag de beheerder van %(organisation)s om een nieuwe."
+            )
             % {"organisation": invitation.organisation.legal_name},
             code="invitation_revoked",
         )
@@ -361,7 +374,9 @@ def _lock_members(organisation_id: int) -> dict[int, Membership]:
 def _ensure_other_admin(members: dict[int, Membership], membership: Membership) -> None:
     if not any(m.role == Role.ADMIN and m.pk != membership.pk for m in members.values()):
         raise DomainError(
-            _("Een organisatie heeft altijd minstens één beheerder. Maak eerst iemand anders beheerder."),
+            _(
+                "Een organisatie heeft altijd minstens één beheerder. Maak eerst iemand anders beheerder."
+            ),
             code="last_admin",
         )
 
@@ -388,7 +403,9 @@ def _check_role(role: str) -> None:
 # --- Organisation details ------------------------------------------------------------------
 
 
-def organisation_update_details(*, organisation: Organisation, changes: dict, actor) -> Organisation:
+def organisation_update_details(
+    *, organisation: Organisation, changes: dict, actor
+) -> Organisation:
     """Save the details a customer maintains itself (address, billing e-mail, VAT id, Peppol).
 
     ``changes`` must already be validated (the form runs ``Organisation.clean``).

@@ -54,9 +54,9 @@ def accesses_for(user) -> list[Access]:
     if not user.is_authenticated:
         return []
     memberships = list(
-        Membership.objects.filter(user=user).select_related("organisation").order_by(
-            "organisation__legal_name"
-        )
+        Membership.objects.filter(user=user)
+        .select_related("organisation")
+        .order_by("organisation__legal_name")
     )
     accesses = [Access(m.organisation, m.role, membership=m) for m in memberships]
     direct_ids = {m.organisation_id for m in memberships}

@@ -32,8 +32,5 @@ urlpatterns = [
         name="membership_remove",
     ),
     path("uitnodiging/<str:token>/", views.invitation_accept, name="invitation_accept"),
-    *[
-        path(f"{slug}/", views.area, {"slug": slug}, name=slug)
-        for slug in AREAS
-    ],
+    *[path(f"{slug}/", views.area, {"slug": slug}, name=slug) for slug in AREAS],
 ]

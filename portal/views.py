@@ -40,9 +40,7 @@ def portal_view(permission: str = "view"):
             if access is None:
                 return render(request, "portal/no_organisation.html", status=403)
             if not access.can(permission):
-                return render(
-                    request, "portal/forbidden.html", {"access": access}, status=403
-                )
+                return render(request, "portal/forbidden.html", {"access": access}, status=403)
             return view(request, access, *args, **kwargs)
 
         return wrapped
@@ -176,9 +174,7 @@ def membership_edit(request, access, pk):
                 % {"name": membership.user.get_full_name()},
             )
             return redirect("portal:contacts")
-    return render(
-        request, "portal/membership_edit.html", {"form": form, "membership": membership}
-    )
+    return render(request, "portal/membership_edit.html", {"form": form, "membership": membership})
 
 
 @require_POST
@@ -232,7 +228,10 @@ def invitation_accept(request, token):
                 membership = services.invitation_accept(token=token, user=request.user)
             except DomainError as exc:
                 return render(
-                    request, "portal/invitation_problem.html", {"message": exc.message}, status=exc.status
+                    request,
+                    "portal/invitation_problem.html",
+                    {"message": exc.message},
+                    status=exc.status,
                 )
             access = access_for(request, membership.organisation_id)
             if access is not None:

@@ -5,7 +5,15 @@ from .models import AuditEvent
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "action", "actor_kind", "actor_user", "organisation_id", "object_type", "object_id")
+    list_display = (
+        "created_at",
+        "action",
+        "actor_kind",
+        "actor_user",
+        "organisation_id",
+        "object_type",
+        "object_id",
+    )
     list_filter = ("actor_kind", "action")
     search_fields = ("action", "object_id", "reason", "actor_user__email")
     date_hierarchy = "created_at"

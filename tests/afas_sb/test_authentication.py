@@ -30,7 +30,10 @@ def test_bad_login_gets_a_dutch_message_and_no_session(client):
     response = _login(client, member.user.email, "fout-wachtwoord")
 
     assert response.status_code == 200
-    assert "Het door jou opgegeven e-mailadres en/of wachtwoord is niet correct." in response.content.decode()
+    assert (
+        "Het door jou opgegeven e-mailadres en/of wachtwoord is niet correct."
+        in response.content.decode()
+    )
     assert "_auth_user_id" not in client.session
 
 
@@ -66,7 +69,7 @@ def test_open_signup_is_closed(client):
 
     assert response.status_code == 200
     assert "account_signup" not in client.session
-    assert b"name=\"password1\"" not in response.content
+    assert b'name="password1"' not in response.content
 
 
 @pytest.mark.django_db

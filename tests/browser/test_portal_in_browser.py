@@ -50,10 +50,23 @@ def test_demo_customer_logs_in_and_sees_the_dashboard(live_server, browser):
 
     page.wait_for_url(live_server.url + "/")
     assert page.get_by_role("heading", name="Welkom, Sanne").is_visible()
-    assert page.get_by_role("main").get_by_text("Bakkerij De Gouden Korst B.V.", exact=True).is_visible()
+    assert (
+        page.get_by_role("main")
+        .get_by_text("Bakkerij De Gouden Korst B.V.", exact=True)
+        .is_visible()
+    )
     nav = page.get_by_role("navigation", name="Hoofdmenu")
-    for label in ["Dashboard", "Licentie", "Facturen", "Betaalgegevens", "Meldingen",
-                  "Wensenlijst", "Cursussen", "Privacy", "Voorwaarden"]:
+    for label in [
+        "Dashboard",
+        "Licentie",
+        "Facturen",
+        "Betaalgegevens",
+        "Meldingen",
+        "Wensenlijst",
+        "Cursussen",
+        "Privacy",
+        "Voorwaarden",
+    ]:
         assert nav.get_by_role("link", name=label, exact=True).is_visible()
 
     # Sanne also runs her sister's yoga studio: the switcher changes organisation.

@@ -72,11 +72,21 @@ def test_country_outside_nl_and_be_is_refused_by_form_and_database():
 
 @pytest.mark.django_db
 def test_peppol_id_must_match_its_scheme_and_come_in_pairs():
-    assert "Peppol-schema als het Peppol-id" in _errors(_org(peppol_scheme="0106"))["peppol_endpoint_id"][0]
-    assert "past niet bij het gekozen schema" in _errors(
-        _org(peppol_scheme="0106", peppol_endpoint_id="123")
-    )["peppol_endpoint_id"][0]
-    org = _org(peppol_scheme="0208", peppol_endpoint_id="0403.170.701", country="BE", kvk_number="0403170701", postcode="2000")
+    assert (
+        "Peppol-schema als het Peppol-id"
+        in _errors(_org(peppol_scheme="0106"))["peppol_endpoint_id"][0]
+    )
+    assert (
+        "past niet bij het gekozen schema"
+        in _errors(_org(peppol_scheme="0106", peppol_endpoint_id="123"))["peppol_endpoint_id"][0]
+    )
+    org = _org(
+        peppol_scheme="0208",
+        peppol_endpoint_id="0403.170.701",
+        country="BE",
+        kvk_number="0403170701",
+        postcode="2000",
+    )
     org.full_clean()
     assert org.peppol_participant == "0208:0403170701"
 
@@ -105,9 +115,16 @@ def test_registration_number_is_unique_per_country():
 
 def test_admin_add_form_shows_dutch_errors_and_stores_nothing(staff_client):
     data = {
-        "kind": "entrepreneur", "legal_name": "Fout B.V.", "status": "active", "country": "NL",
-        "kvk_number": "123", "vat_id": "NL123", "street": "Straat 1", "postcode": "1234 AB",
-        "city": "Utrecht", "billing_email": "f@example.nl",
+        "kind": "entrepreneur",
+        "legal_name": "Fout B.V.",
+        "status": "active",
+        "country": "NL",
+        "kvk_number": "123",
+        "vat_id": "NL123",
+        "street": "Straat 1",
+        "postcode": "1234 AB",
+        "city": "Utrecht",
+        "billing_email": "f@example.nl",
     }
     response = staff_client.post(reverse("admin:licensing_organisation_add"), data)
 
@@ -121,8 +138,14 @@ def test_admin_add_form_shows_dutch_errors_and_stores_nothing(staff_client):
 def test_portal_organisation_form_refuses_bad_vat_and_changes_nothing(org_admin_client, org_admin):
     org = org_admin.organisation
     data = {
-        "legal_name": org.legal_name, "vat_id": "NL999", "street": org.street, "postcode": org.postcode,
-        "city": org.city, "billing_email": org.billing_email, "peppol_scheme": "", "peppol_endpoint_id": "",
+        "legal_name": org.legal_name,
+        "vat_id": "NL999",
+        "street": org.street,
+        "postcode": org.postcode,
+        "city": org.city,
+        "billing_email": org.billing_email,
+        "peppol_scheme": "",
+        "peppol_endpoint_id": "",
     }
     response = org_admin_client.post(reverse("portal:organisation_edit"), data)
 
@@ -137,14 +160,23 @@ def test_portal_organisation_form_saves_and_audits(org_admin_client, org_admin):
 
     org = org_admin.organisation
     data = {
-        "legal_name": org.legal_name, "vat_id": "NL004495445B01", "street": "Nieuwe Gracht 2",
-        "postcode": "3512lz", "city": "Utrecht", "billing_email": "nieuw@example.nl",
-        "peppol_scheme": "0106", "peppol_endpoint_id": org.kvk_number,
+        "legal_name": org.legal_name,
+        "vat_id": "NL004495445B01",
+        "street": "Nieuwe Gracht 2",
+        "postcode": "3512lz",
+        "city": "Utrecht",
+        "billing_email": "nieuw@example.nl",
+        "peppol_scheme": "0106",
+        "peppol_endpoint_id": org.kvk_number,
     }
     response = org_admin_client.post(reverse("portal:organisation_edit"), data)
 
     assert response.status_code == 302
     org.refresh_from_db()
-    assert (org.vat_id, org.postcode, org.billing_email) == ("NL004495445B01", "3512 LZ", "nieuw@example.nl")
+    assert (org.vat_id, org.postcode, org.billing_email) == (
+        "NL004495445B01",
+        "3512 LZ",
+        "nieuw@example.nl",
+    )
     event = AuditEvent.objects.get(action="licensing.organisation_details_updated")
     assert event.data["street"] == {"before": "Kerkstraat 1", "after": "Nieuwe Gracht 2"}

@@ -28,7 +28,9 @@ def _invite(client, **data):
     return client.post(reverse("portal:invitation_create"), payload)
 
 
-def test_admin_invites_colleague_who_creates_an_account(client, org_admin_client, org_admin, mailbox):
+def test_admin_invites_colleague_who_creates_an_account(
+    client, org_admin_client, org_admin, mailbox
+):
     response = _invite(org_admin_client, is_breach_contact="on")
 
     assert response.status_code == 302
@@ -41,7 +43,12 @@ def test_admin_invites_colleague_who_creates_an_account(client, org_admin_client
     page = client.get(link)
     assert "Maak je account aan" in page.content.decode()
     response = client.post(
-        link, {"full_name": "Nieuwe Collega", "password1": "Lang-genoeg-2026", "password2": "Lang-genoeg-2026"}
+        link,
+        {
+            "full_name": "Nieuwe Collega",
+            "password1": "Lang-genoeg-2026",
+            "password2": "Lang-genoeg-2026",
+        },
     )
 
     assert response.status_code == 302
@@ -58,7 +65,10 @@ def test_admin_invites_colleague_who_creates_an_account(client, org_admin_client
 def test_existing_user_logs_in_then_accepts(client, org_admin, mailbox):
     existing = UserFactory(email="bestaand@example.nl")
     invitation_create(
-        organisation=org_admin.organisation, email="Bestaand@Example.nl", role="viewer", invited_by=org_admin.user
+        organisation=org_admin.organisation,
+        email="Bestaand@Example.nl",
+        role="viewer",
+        invited_by=org_admin.user,
     )
     link = _link(mailbox[0])
 
@@ -70,7 +80,9 @@ def test_existing_user_logs_in_then_accepts(client, org_admin, mailbox):
     assert Membership.objects.get(user=existing).role == "viewer"
 
 
-def test_invitation_to_existing_member_is_refused_and_changes_nothing(org_admin_client, org_admin, mailbox):
+def test_invitation_to_existing_member_is_refused_and_changes_nothing(
+    org_admin_client, org_admin, mailbox
+):
     colleague = MembershipFactory(organisation=org_admin.organisation, role="member")
 
     response = _invite(org_admin_client, email=colleague.user.email.upper())
@@ -92,12 +104,24 @@ def test_second_invitation_while_one_is_open_is_refused(org_admin_client, mailbo
 
 
 def test_expired_invitation_gets_a_clear_message_and_changes_nothing(client, org_admin, mailbox):
-    invitation_create(organisation=org_admin.organisation, email="laat@example.nl", role="member", invited_by=org_admin.user)
+    invitation_create(
+        organisation=org_admin.organisation,
+        email="laat@example.nl",
+        role="member",
+        invited_by=org_admin.user,
+    )
     link = _link(mailbox[0])
 
     with time_machine.travel(clock.now() + timedelta(days=8)):
         page = client.get(link)
-        post = client.post(link, {"full_name": "Te Laat", "password1": "Lang-genoeg-2026", "password2": "Lang-genoeg-2026"})
+        post = client.post(
+            link,
+            {
+                "full_name": "Te Laat",
+                "password1": "Lang-genoeg-2026",
+                "password2": "Lang-genoeg-2026",
+            },
+        )
 
     assert page.status_code == 410
     assert "Deze uitnodiging is verlopen" in page.content.decode()
@@ -143,7 +167,12 @@ def test_revoked_invitation_cannot_be_used(client, org_admin_client, mailbox):
 
 
 def test_used_invitation_cannot_be_used_twice(client, org_admin, mailbox):
-    invitation_create(organisation=org_admin.organisation, email="een@example.nl", role="member", invited_by=org_admin.user)
+    invitation_create(
+        organisation=org_admin.organisation,
+        email="een@example.nl",
+        role="member",
+        invited_by=org_admin.user,
+    )
     link = _link(mailbox[0])
     data = {"full_name": "Een", "password1": "Lang-genoeg-2026", "password2": "Lang-genoeg-2026"}
     client.post(link, data)
@@ -156,7 +185,12 @@ def test_used_invitation_cannot_be_used_twice(client, org_admin, mailbox):
 
 
 def test_invitation_for_someone_else_is_refused_for_logged_in_user(client, org_admin, mailbox):
-    invitation_create(organisation=org_admin.organisation, email="bedoeld@example.nl", role="member", invited_by=org_admin.user)
+    invitation_create(
+        organisation=org_admin.organisation,
+        email="bedoeld@example.nl",
+        role="member",
+        invited_by=org_admin.user,
+    )
     other = UserFactory(email="ander@example.nl")
     client.force_login(other)
 
@@ -168,9 +202,16 @@ def test_invitation_for_someone_else_is_refused_for_logged_in_user(client, org_a
 
 
 def test_weak_password_is_refused_in_dutch(client, org_admin, mailbox):
-    invitation_create(organisation=org_admin.organisation, email="zwak@example.nl", role="member", invited_by=org_admin.user)
+    invitation_create(
+        organisation=org_admin.organisation,
+        email="zwak@example.nl",
+        role="member",
+        invited_by=org_admin.user,
+    )
 
-    response = client.post(_link(mailbox[0]), {"full_name": "Zwak", "password1": "12345678", "password2": "12345678"})
+    response = client.post(
+        _link(mailbox[0]), {"full_name": "Zwak", "password1": "12345678", "password2": "12345678"}
+    )
 
     assert response.status_code == 200
     assert "Dit wachtwoord is te kort" in response.content.decode()
@@ -197,10 +238,18 @@ def test_only_admins_invite(client, db, role, mailbox):
 
 def test_invitation_with_subscription_contact_moves_the_flag(client, org_admin, mailbox):
     invitation_create(
-        organisation=org_admin.organisation, email="opvolger@example.nl", role="admin",
-        is_subscription_contact=True, invited_by=org_admin.user,
+        organisation=org_admin.organisation,
+        email="opvolger@example.nl",
+        role="admin",
+        is_subscription_contact=True,
+        invited_by=org_admin.user,
     )
-    client.post(_link(mailbox[0]), {"full_name": "Opvolger", "password1": "Lang-genoeg-2026", "password2": "Lang-genoeg-2026"})
+    client.post(
+        _link(mailbox[0]),
+        {"full_name": "Opvolger", "password1": "Lang-genoeg-2026", "password2": "Lang-genoeg-2026"},
+    )
 
-    contacts = Membership.objects.filter(organisation=org_admin.organisation, is_subscription_contact=True)
+    contacts = Membership.objects.filter(
+        organisation=org_admin.organisation, is_subscription_contact=True
+    )
     assert [m.user.email for m in contacts] == ["opvolger@example.nl"]

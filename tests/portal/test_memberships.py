@@ -32,7 +32,9 @@ def test_admin_changes_role_and_breach_flag(org_admin_client, org_admin, colleag
 def test_subscription_contact_moves_to_the_new_person(org_admin_client, org_admin, colleague):
     _edit(org_admin_client, colleague, is_subscription_contact="on")
 
-    contacts = Membership.objects.filter(organisation=org_admin.organisation, is_subscription_contact=True)
+    contacts = Membership.objects.filter(
+        organisation=org_admin.organisation, is_subscription_contact=True
+    )
     assert list(contacts) == [colleague]
 
 
@@ -55,7 +57,9 @@ def test_last_admin_cannot_be_demoted(org_admin_client, org_admin):
 
 
 def test_admin_removes_a_colleague(org_admin_client, colleague):
-    response = org_admin_client.post(reverse("portal:membership_remove", args=[colleague.pk]), follow=True)
+    response = org_admin_client.post(
+        reverse("portal:membership_remove", args=[colleague.pk]), follow=True
+    )
 
     assert not Membership.objects.filter(pk=colleague.pk).exists()
     assert "heeft geen toegang meer" in response.content.decode()
@@ -66,7 +70,9 @@ def test_subscription_contact_cannot_be_removed(org_admin_client, org_admin, col
     second_admin = MembershipFactory(organisation=org_admin.organisation, role="admin")
     org_admin_client.force_login(second_admin.user)
 
-    response = org_admin_client.post(reverse("portal:membership_remove", args=[org_admin.pk]), follow=True)
+    response = org_admin_client.post(
+        reverse("portal:membership_remove", args=[org_admin.pk]), follow=True
+    )
 
     assert Membership.objects.filter(pk=org_admin.pk).exists()
     assert "is contactpersoon voor het abonnement" in response.content.decode()

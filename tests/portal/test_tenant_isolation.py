@@ -47,7 +47,10 @@ def test_every_object_url_is_covered():
 def test_object_of_other_organisation_is_not_found(client, two_tenants, route, method):
     a, objects_of_b = two_tenants
     target = objects_of_b[OBJECT_ROUTES[route]]
-    before = (Membership.objects.count(), list(Invitation.objects.values_list("token_hash", "revoked_at")))
+    before = (
+        Membership.objects.count(),
+        list(Invitation.objects.values_list("token_hash", "revoked_at")),
+    )
     client.force_login(a.user)
 
     response = getattr(client, method)(reverse(f"portal:{route}", args=[target.pk]))
@@ -55,7 +58,10 @@ def test_object_of_other_organisation_is_not_found(client, two_tenants, route, m
     assert response.status_code in (404, 405)
     if method == "post":
         assert response.status_code == 404
-    after = (Membership.objects.count(), list(Invitation.objects.values_list("token_hash", "revoked_at")))
+    after = (
+        Membership.objects.count(),
+        list(Invitation.objects.values_list("token_hash", "revoked_at")),
+    )
     assert after == before
 
 
@@ -123,18 +129,24 @@ def test_accountant_sees_the_firms_clients_read_only(client, db):
     assert client_org.legal_name in dashboard
     assert stranger.legal_name not in dashboard
 
-    assert client.post(
-        reverse("portal:switch_organisation"), {"organisation": client_org.pk}
-    ).status_code == 302
+    assert (
+        client.post(
+            reverse("portal:switch_organisation"), {"organisation": client_org.pk}
+        ).status_code
+        == 302
+    )
     contacts = client.get(reverse("portal:contacts"))
     assert contacts.status_code == 200
     assert client_admin.user.email in contacts.content.decode()
     # Read-only: the firm cannot manage the client's people.
     response = client.get(reverse("portal:membership_edit", args=[client_admin.pk]))
     assert response.status_code == 403
-    assert client.post(
-        reverse("portal:switch_organisation"), {"organisation": stranger.pk}
-    ).status_code == 404
+    assert (
+        client.post(
+            reverse("portal:switch_organisation"), {"organisation": stranger.pk}
+        ).status_code
+        == 404
+    )
 
 
 def test_user_without_organisation_gets_a_helpful_page(client, db):
@@ -153,3 +165,23 @@ def test_anonymous_visitor_is_sent_to_login(client, db):
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("account_login"))
+
+
+def test_api_lists_only_the_active_organisations_people(client, two_tenants):
+    a, objects_of_b = two_tenants
+    client.force_login(a.user)
+
+    listing = client.get(reverse("api:membership-list"))
+    other = client.get(reverse("api:membership-detail", args=[objects_of_b[Membership].pk]))
+
+    assert [row["email"] for row in listing.json()] == [a.user.email]
+    assert other.status_code == 404
+    assert other.json() == {"message": "Niet gevonden.", "code": "not_found"}
+    assert client.get(reverse("api:current-organisation")).json()["id"] == a.organisation_id
+
+
+def test_api_refuses_anonymous_callers(client, db):
+    response = client.get(reverse("api:membership-list"))
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "not_authenticated"

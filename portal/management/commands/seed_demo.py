@@ -13,32 +13,125 @@ from stdnum.nl import btw as nl_btw
 from licensing.models import Organisation
 from portal.models import Membership, Role
 
-DEMO_PASSWORD = "Demo-wachtwoord-2026"
-DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # demo only: printed in the README
+DEMO_PASSWORD = "Demo-wachtwoord-2026"  # noqa: S105 (demo only, printed in the README)
+DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105 (demo only, in the README)
 STAFF_EMAIL = "staff@sb.example.nl"
 
 ENTREPRENEURS = [
     # legal name, kvk, country, street, postcode, city, peppol (scheme, id) or None
-    ("Bakkerij De Gouden Korst B.V.", "30123456", "NL", "Oudegracht 112", "3511 AV", "Utrecht", None),
+    (
+        "Bakkerij De Gouden Korst B.V.",
+        "30123456",
+        "NL",
+        "Oudegracht 112",
+        "3511 AV",
+        "Utrecht",
+        None,
+    ),
     ("Fietsenmakerij Van Dijk", "01234567", "NL", "Vismarkt 9", "9712 CA", "Groningen", None),
-    ("Studio Noord Design B.V.", "34567890", "NL", "NDSM-plein 28", "1033 WB", "Amsterdam", ("0106", "34567890")),
-    ("Hoveniersbedrijf Groen & Zn.", "17654321", "NL", "Stratumsedijk 40", "5611 NE", "Eindhoven", None),
-    ("Brasserie Het Anker BV", "0712345630", "BE", "Grote Markt 7", "2800", "Mechelen", ("0208", "0712345630")),
+    (
+        "Studio Noord Design B.V.",
+        "34567890",
+        "NL",
+        "NDSM-plein 28",
+        "1033 WB",
+        "Amsterdam",
+        ("0106", "34567890"),
+    ),
+    (
+        "Hoveniersbedrijf Groen & Zn.",
+        "17654321",
+        "NL",
+        "Stratumsedijk 40",
+        "5611 NE",
+        "Eindhoven",
+        None,
+    ),
+    (
+        "Brasserie Het Anker BV",
+        "0712345630",
+        "BE",
+        "Grote Markt 7",
+        "2800",
+        "Mechelen",
+        ("0208", "0712345630"),
+    ),
 ]
 FIRMS = [
-    ("Boekhoudkantoor Jansen & De Vries", "32112233", "NL", "Utrechtseweg 55", "3818 EB", "Amersfoort"),
+    (
+        "Boekhoudkantoor Jansen & De Vries",
+        "32112233",
+        "NL",
+        "Utrechtseweg 55",
+        "3818 EB",
+        "Amersfoort",
+    ),
     ("Accountants Noord B.V.", "01987654", "NL", "Zaailand 80", "8911 BN", "Leeuwarden"),
     ("Fiduciaire Van den Broeck BV", "0798765405", "BE", "Meir 24", "2000", "Antwerpen"),
 ]
 CLIENTS = [
     # firm kvk, legal name, kvk, country, street, postcode, city, billed via firm?
-    ("32112233", "Kapsalon Knip & Krul", "61122334", "NL", "Langestraat 14", "3811 AD", "Amersfoort", True),
-    ("32112233", "Installatiebedrijf Bos B.V.", "62233445", "NL", "Kapelweg 3", "3818 BL", "Amersfoort", False),
+    (
+        "32112233",
+        "Kapsalon Knip & Krul",
+        "61122334",
+        "NL",
+        "Langestraat 14",
+        "3811 AD",
+        "Amersfoort",
+        True,
+    ),
+    (
+        "32112233",
+        "Installatiebedrijf Bos B.V.",
+        "62233445",
+        "NL",
+        "Kapelweg 3",
+        "3818 BL",
+        "Amersfoort",
+        False,
+    ),
     ("32112233", "Yogastudio Zen", "63344556", "NL", "Hof 21", "3811 CJ", "Amersfoort", True),
-    ("01987654", "Melkveehouderij De Terp", "01444555", "NL", "Terpweg 2", "9086 AA", "Wirdum", True),
-    ("01987654", "Zeilmakerij Harlingen", "01555666", "NL", "Noorderhaven 30", "8861 AL", "Harlingen", False),
-    ("0798765405", "Chocolaterie Lindeboom", "0723456781", "BE", "Kammenstraat 18", "2000", "Antwerpen", True),
-    ("0798765405", "Drukkerij Peeters", "0734567835", "BE", "Lange Nieuwstraat 5", "2000", "Antwerpen", False),
+    (
+        "01987654",
+        "Melkveehouderij De Terp",
+        "01444555",
+        "NL",
+        "Terpweg 2",
+        "9086 AA",
+        "Wirdum",
+        True,
+    ),
+    (
+        "01987654",
+        "Zeilmakerij Harlingen",
+        "01555666",
+        "NL",
+        "Noorderhaven 30",
+        "8861 AL",
+        "Harlingen",
+        False,
+    ),
+    (
+        "0798765405",
+        "Chocolaterie Lindeboom",
+        "0723456781",
+        "BE",
+        "Kammenstraat 18",
+        "2000",
+        "Antwerpen",
+        True,
+    ),
+    (
+        "0798765405",
+        "Drukkerij Peeters",
+        "0734567835",
+        "BE",
+        "Lange Nieuwstraat 5",
+        "2000",
+        "Antwerpen",
+        False,
+    ),
 ]
 PEOPLE = [
     # e-mail, name, organisation kvk, role, subscription contact, breach contact
@@ -93,20 +186,37 @@ class Command(BaseCommand):
         result = {}
         for name, kvk, country, street, postcode, city, peppol in ENTREPRENEURS:
             result[kvk] = self._org(
-                kvk, country, kind=Organisation.Kind.ENTREPRENEUR, legal_name=name,
-                street=street, postcode=postcode, city=city, peppol=peppol,
+                kvk,
+                country,
+                kind=Organisation.Kind.ENTREPRENEUR,
+                legal_name=name,
+                street=street,
+                postcode=postcode,
+                city=city,
+                peppol=peppol,
             )
         for name, kvk, country, street, postcode, city in FIRMS:
             result[kvk] = self._org(
-                kvk, country, kind=Organisation.Kind.ACCOUNTANCY_FIRM, legal_name=name,
-                street=street, postcode=postcode, city=city,
+                kvk,
+                country,
+                kind=Organisation.Kind.ACCOUNTANCY_FIRM,
+                legal_name=name,
+                street=street,
+                postcode=postcode,
+                city=city,
             )
         for firm_kvk, name, kvk, country, street, postcode, city, via_firm in CLIENTS:
             firm = result[firm_kvk]
             result[kvk] = self._org(
-                kvk, country, kind=Organisation.Kind.ENTREPRENEUR, legal_name=name,
-                street=street, postcode=postcode, city=city,
-                accountancy_firm=firm, billed_via=firm if via_firm else None,
+                kvk,
+                country,
+                kind=Organisation.Kind.ENTREPRENEUR,
+                legal_name=name,
+                street=street,
+                postcode=postcode,
+                city=city,
+                accountancy_firm=firm,
+                billed_via=firm if via_firm else None,
             )
         return result
 
@@ -146,7 +256,9 @@ class Command(BaseCommand):
         return list(users.values())
 
     def _user(self, User, email, name, **extra):
-        user, created = User.objects.get_or_create(email=email, defaults={"full_name": name, **extra})
+        user, created = User.objects.get_or_create(
+            email=email, defaults={"full_name": name, **extra}
+        )
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
@@ -157,9 +269,7 @@ class Command(BaseCommand):
 
     def _staff(self) -> list[str]:
         User = get_user_model()
-        staff = self._user(
-            User, STAFF_EMAIL, "Back Office", is_staff=True, is_superuser=True
-        )
+        staff = self._user(User, STAFF_EMAIL, "Back Office", is_staff=True, is_superuser=True)
         Authenticator.objects.get_or_create(
             user=staff,
             type=Authenticator.Type.TOTP,
@@ -169,8 +279,12 @@ class Command(BaseCommand):
 
     def _report(self, users, codes):
         out = self.stdout.write
-        out(self.style.SUCCESS(f"Demo data ready: {Organisation.objects.count()} organisations, "
-                               f"{len(users) + 1} users."))
+        out(
+            self.style.SUCCESS(
+                f"Demo data ready: {Organisation.objects.count()} organisations, "
+                f"{len(users) + 1} users."
+            )
+        )
         out("")
         out(f"Portal  http://127.0.0.1:8000/   password for every demo user: {DEMO_PASSWORD}")
         out("  demo@goudenkorst.nl          entrepreneur admin (two organisations: switcher)")
