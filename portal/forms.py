@@ -36,6 +36,13 @@ class OrganisationDetailsForm(forms.ModelForm):
         model = Organisation
         fields = list(ORGANISATION_DETAIL_FIELDS)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["peppol_scheme"].choices = [
+            ("", _("Geen Peppol (facturen per e-mail)")),
+            *Organisation.PeppolScheme.choices,
+        ]
+
 
 class AcceptInvitationForm(forms.Form):
     full_name = forms.CharField(label=_("Je naam"), max_length=150)
