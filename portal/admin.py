@@ -34,6 +34,7 @@ class MembershipInline(admin.TabularInline):
 
 OrganisationAdmin.inlines = [*OrganisationAdmin.inlines, MembershipInline]
 
+
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
     list_display = (

@@ -1,7 +1,10 @@
 """The test suite: PostgreSQL and Redis when their URLs are set, else SQLite."""
 
+import os
+from urllib.parse import urlsplit, urlunsplit
+
 from .base import *  # noqa: F403
-from .base import BASE_DIR, env
+from .base import BASE_DIR
 
 SECRET_KEY = "test-only-insecure-key"
 DEBUG = False
@@ -12,24 +15,25 @@ LOG_FORMAT = "text"
 LOGGING["handlers"]["console"]["formatter"] = "text"  # noqa: F405
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"
+DEMO_DATA_ALLOWED = True
+
 # Tests call tasks directly or through the eager path; a dedicated test covers
 # the round trip through the real Redis broker.
 CELERY_TASK_ALWAYS_EAGER = True
-if env("REDIS_URL", default=""):
-    # Each xdist worker and run gets its own key space on the shared Redis.
-    import os
-    import uuid
 
-    CACHES["default"]["KEY_PREFIX"] = (  # noqa: F405
-        f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{uuid.uuid4().hex[:8]}"
-    )
-STORAGES["staticfiles"] = {  # noqa: F405
-    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-}
-DEMO_DATA_ALLOWED = True
-if not env("REDIS_URL", default=""):
+if REDIS_URL:  # noqa: F405
+    # The cache gets a Redis database of its own per xdist worker: clearing it
+    # between tests (FLUSHDB) must touch neither the Celery broker on the URL's
+    # own database nor another worker's rate-limit counters.
+    _worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    _url = urlsplit(REDIS_URL)  # noqa: F405
+    CACHES["default"]["LOCATION"] = urlunsplit(_url._replace(path=f"/{1 + _worker % 15}"))  # noqa: F405
+else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Serve static files from the app folders without collectstatic.
+STORAGES["staticfiles"] = {  # noqa: F405
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+}
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

@@ -9,7 +9,9 @@ from tests.factories import MembershipFactory
 def test_staff_find_organisations_and_see_their_people(staff_client, org_admin):
     org = org_admin.organisation
 
-    listing = staff_client.get(reverse("admin:licensing_organisation_changelist"), {"q": org.kvk_number})
+    listing = staff_client.get(
+        reverse("admin:licensing_organisation_changelist"), {"q": org.kvk_number}
+    )
     detail = staff_client.get(reverse("admin:licensing_organisation_change", args=[org.pk]))
 
     assert org.legal_name in listing.content.decode()
@@ -18,7 +20,10 @@ def test_staff_find_organisations_and_see_their_people(staff_client, org_admin):
 
 def test_staff_filter_and_revoke_open_invitations(staff_client, staff_user, org_admin):
     invitation_create(
-        organisation=org_admin.organisation, email="open@example.nl", role="member", invited_by=org_admin.user
+        organisation=org_admin.organisation,
+        email="open@example.nl",
+        role="member",
+        invited_by=org_admin.user,
     )
     url = reverse("admin:portal_invitation_changelist")
 
