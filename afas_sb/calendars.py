@@ -15,6 +15,7 @@ test that names the rule.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -187,8 +188,7 @@ def month_period(day: date) -> Period:
 
 def parse_month(value: str) -> Period:
     """'2027-01' -> the period of January 2027. Raises ValueError on anything else."""
-    try:
-        year, month = (int(part) for part in value.split("-"))
-        return month_period(date(year, month, 1))
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"'{value}' is not a month in the form YYYY-MM") from exc
+    match = re.fullmatch(r"(\d{4})-(\d{2})", value) if isinstance(value, str) else None
+    if match is None or not 1 <= int(match[2]) <= 12:
+        raise ValueError(f"'{value}' is not a month in the form YYYY-MM")
+    return month_period(date(int(match[1]), int(match[2]), 1))

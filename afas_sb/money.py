@@ -5,7 +5,7 @@ Every amount that is stored, shown or summed into a total passes through
 changing it changes issued documents, so it must never change.
 """
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -18,7 +18,13 @@ def to_decimal(value: Decimal | int | str) -> Decimal:
         raise TypeError("Money is never a float; pass a Decimal, int or string.")
     if isinstance(value, bool):
         raise TypeError("A boolean is not an amount.")
-    return value if isinstance(value, Decimal) else Decimal(value)
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not an amount") from None
+    if not amount.is_finite():
+        raise ValueError(f"{value!r} is not a finite amount")
+    return amount
 
 
 def quantize(value: Decimal | int | str) -> Decimal:

@@ -16,6 +16,9 @@ LOGGING["handlers"]["console"]["formatter"] = "text"  # noqa: F405
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"
 DEMO_DATA_ALLOWED = True
+# Close connections after each request: the live server's thread must not hold
+# one open when the test database is dropped.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 
 # Tests call tasks directly or through the eager path; a dedicated test covers
 # the round trip through the real Redis broker.
