@@ -3,7 +3,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from . import validators
+from .. import validators
 
 
 class Organisation(models.Model):
@@ -72,6 +72,14 @@ class Organisation(models.Model):
     )
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.ACTIVE
+    )
+    retention_starts_on = models.DateField(
+        _("bewaartermijn loopt vanaf"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "De dag na het einde van de laatste licentie; gegevens worden een jaar later verwijderd."
+        ),
     )
     created_at = models.DateTimeField(_("aangemaakt op"), auto_now_add=True)
     updated_at = models.DateTimeField(_("gewijzigd op"), auto_now=True)

@@ -1,0 +1,1 @@
+"""Every write in licensing, one module per subdomain."""
