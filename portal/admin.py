@@ -4,7 +4,7 @@ from django.utils.translation import ngettext
 
 from afas_sb import clock
 from afas_sb.errors import DomainError
-from licensing.admin import OrganisationAdmin
+from licensing.admin.organisations import OrganisationAdmin
 
 from . import services
 from .models import Invitation, Membership

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 from .navigation import AREAS
@@ -32,5 +32,9 @@ urlpatterns = [
         name="membership_remove",
     ),
     path("uitnodiging/<str:token>/", views.invitation_accept, name="invitation_accept"),
+    path("", include("portal.urls_licence")),
+    path("", include("portal.urls_termination")),
+    path("", include("portal.urls_terms")),
+    path("", include("portal.urls_administrations")),
     *[path(f"{slug}/", views.area, {"slug": slug}, name=slug) for slug in AREAS],
 ]

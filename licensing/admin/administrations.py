@@ -1,0 +1,1 @@
+"""Admin screens for administrations (to be filled)."""

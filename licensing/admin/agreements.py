@@ -1,0 +1,1 @@
+"""Admin screens for agreements (to be filled)."""

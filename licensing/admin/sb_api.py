@@ -1,0 +1,1 @@
+"""Admin screens for sb_api (to be filled)."""

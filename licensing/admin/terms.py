@@ -1,0 +1,1 @@
+"""Admin screens for terms (to be filled)."""

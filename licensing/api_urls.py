@@ -1,0 +1,3 @@
+"""SB application endpoints (service-token authenticated), under /api/v1/."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Portal URLs for administrations; included by portal/urls.py in the portal namespace."""
+
+urlpatterns: list = []
