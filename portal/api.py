@@ -1,5 +1,6 @@
 """The portal's JSON API for the signed-in customer, scoped like every portal page."""
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import NotFound
@@ -48,7 +49,7 @@ class CurrentOrganisationView(APIView):
     def get(self, request):
         access = get_access(request)
         if access is None:
-            raise NotFound("Je bent nog niet aan een organisatie gekoppeld.")
+            raise NotFound(_("Je bent nog niet aan een organisatie gekoppeld."))
         return Response(OrganisationSerializer(access.organisation).data)
 
 

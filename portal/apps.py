@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PortalConfig(AppConfig):
     name = "portal"
-    verbose_name = "Klantportal"
+    verbose_name = _("Klantportal")
 
     def ready(self):
         from . import calendar_actions  # noqa: F401

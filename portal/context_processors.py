@@ -12,7 +12,7 @@ def portal(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or request.path.startswith("/admin/"):
         return site
-    nav = [("dashboard", "Dashboard", reverse("portal:dashboard"))]
+    nav = [("dashboard", _("Dashboard"), reverse("portal:dashboard"))]
     nav += [(slug, area.label, reverse(f"portal:{slug}")) for slug, area in AREAS.items()]
     nav.append(("contacts", _("Persoonlijke gegevens"), reverse("portal:contacts")))
     return {

@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class UsersConfig(AppConfig):
     name = "afas_sb.users"
     label = "users"
-    verbose_name = "Gebruikers"
+    verbose_name = _("Gebruikers")
