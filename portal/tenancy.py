@@ -115,11 +115,15 @@ def _active_access(request) -> Access | None:
     return accesses[0]
 
 
-def scoped(request, queryset: QuerySet | type[Model]) -> QuerySet:
-    """The queryset restricted to the active organisation; empty without one."""
+def scoped(request, queryset: QuerySet | type[Model], *, field: str | None = None) -> QuerySet:
+    """The queryset restricted to the active organisation; empty without one.
+
+    ``field`` names another path to the organisation than the model's
+    TENANT_FIELD, e.g. ``invoice_to`` for the agreements a firm pays for.
+    """
     if isinstance(queryset, type):
         queryset = queryset._default_manager.all()
-    field = queryset.model.TENANT_FIELD
+    field = field or queryset.model.TENANT_FIELD
     access = get_access(request)
     if access is None:
         return queryset.none()

@@ -1,3 +1,9 @@
-"""Portal URLs for licence; included by portal/urls.py in the portal namespace."""
+"""Portal URLs for the licence page; included by portal/urls.py in the portal namespace."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import licence_views
+
+urlpatterns = [
+    path("licentie/overzicht/", licence_views.licence, name="licence"),
+]

@@ -53,3 +53,50 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     organisation = factory.SubFactory(OrganisationFactory)
     role = Role.ADMIN
+
+
+def make_catalogue(*, valid_from=None, prices=None):
+    """The AFAS SB product with its components and an approved price list.
+
+    Returns {code: Component}. ``prices`` overrides unit prices per code.
+    """
+    from datetime import date
+    from decimal import Decimal
+
+    from licensing.models import Component, Price, PriceList, Product
+
+    product, _ = Product.objects.get_or_create(code="afas-sb", defaults={"name": "AFAS SB"})
+    rows = [
+        ("base", "Basislicentie", "base", "licentie", "39.00"),
+        ("users", "Gebruiker", "user", "gebruiker", "12.50"),
+        ("administrations", "Extra administratie", "administration", "administratie", "9.95"),
+        ("archive", "Archieflicentie", "archive", "administratie", "2.50"),
+        ("view_only", "Inkijklicentie", "view_only", "licentie", "7.50"),
+    ]
+    components = {}
+    for position, (code, name, kind, unit, _price) in enumerate(rows, start=1):
+        components[code], _ = Component.objects.get_or_create(
+            code=code,
+            defaults={
+                "product": product,
+                "name": name,
+                "kind": kind,
+                "unit": unit,
+                "position": position,
+            },
+        )
+    price_list = PriceList.objects.create(
+        name="Prijslijst",
+        valid_from=valid_from or date(2026, 1, 1),
+        status=PriceList.Status.APPROVED,
+    )
+    overrides = prices or {}
+    Price.objects.bulk_create(
+        Price(
+            price_list=price_list,
+            component=components[code],
+            unit_price=Decimal(overrides.get(code, price)),
+        )
+        for code, _name, _kind, _unit, price in rows
+    )
+    return components

@@ -94,6 +94,8 @@ class Agreement(models.Model):
 class LicenceLine(models.Model):
     """The quantity of one component on an agreement, now. History: LicenceChange."""
 
+    TENANT_FIELD = "agreement__organisation"
+
     agreement = models.ForeignKey(
         Agreement, verbose_name=_("overeenkomst"), on_delete=models.CASCADE, related_name="lines"
     )
@@ -123,13 +125,15 @@ class LicenceLine(models.Model):
 class ChangeSource(models.TextChoices):
     SB_APPLICATION = "sb_application", _("SB-applicatie")
     CUSTOMER = "customer", _("Klant (portal)")
-    STAFF = "staff", _("Medewerker")
+    STAFF = "staff", _("Back office")
     ADMINISTRATION = "administration", _("Administratiebeheer accountant")
     SYSTEM = "system", _("Systeem")
 
 
 class LicenceChange(models.Model):
     """Append-only history of every quantity change: what, from where, when (R3)."""
+
+    TENANT_FIELD = "agreement__organisation"
 
     agreement = models.ForeignKey(
         Agreement, verbose_name=_("overeenkomst"), on_delete=models.CASCADE, related_name="changes"
@@ -177,6 +181,8 @@ class Termination(models.Model):
     ``effective_date`` is the last day of service; from the day after, the
     customer has no access (R16).
     """
+
+    TENANT_FIELD = "agreement__organisation"
 
     class Kind(models.TextChoices):
         CUSTOMER = "customer", _("Opzegging door klant")

@@ -7,11 +7,13 @@ from datetime import date
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from afas_sb import clock
 from afas_sb.audit.models import ActorKind
 from afas_sb.audit.services import audit_record
 from afas_sb.errors import Conflict, DomainError
 
 from ..models import Agreement, ChangeSource, Component, LicenceChange, LicenceLine, Organisation
+from ..selectors import current_terms_version
 
 SOURCE_ACTOR = {
     ChangeSource.SB_APPLICATION: ActorKind.SB_APPLICATION,
@@ -41,9 +43,8 @@ def agreement_create(
                 code="agreement_exists",
             )
         if terms_version is None:
-            from ..selectors import current_terms_version
-
-            terms_version = current_terms_version(on=start_date)
+            # The newest published terms always apply (§1.2), also to a back-dated start.
+            terms_version = current_terms_version(on=max(start_date, clock.today()))
         agreement = Agreement.objects.create(
             number="",
             organisation=organisation,

@@ -1,5 +1,8 @@
 """Demo data: a Dutch and Belgian customer base to click through. Safe to run again."""
 
+from datetime import date
+from decimal import Decimal
+
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
@@ -8,15 +11,40 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 from stdnum.nl import btw as nl_btw
 
-from licensing.models import Organisation
+from licensing.models import Component, Organisation, Price, PriceList, Product, TermsVersion
+from licensing.selectors import live_agreement
+from licensing.services.agreements import agreement_create
 from portal.models import Membership, Role
 
 DEMO_PASSWORD = "Demo-wachtwoord-2026"  # noqa: S105 (demo only, printed in the README)
 DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105 (demo only, in the README)
 STAFF_EMAIL = "staff@sb.example.nl"
 
+COMPONENTS = [
+    # code, name, kind, unit, monthly unit price (2026)
+    ("base", "Basislicentie AFAS SB", "base", "licentie", "39.00"),
+    ("users", "Gebruiker", "user", "gebruiker", "12.50"),
+    ("administrations", "Extra administratie", "administration", "administratie", "9.95"),
+    ("archive", "Archieflicentie", "archive", "administratie", "2.50"),
+    ("view_only", "Inkijklicentie", "view_only", "licentie", "7.50"),
+]
+TERMS = [
+    (
+        "2026.1",
+        date(2026, 1, 1),
+        "Jaarlijkse actualisatie; verduidelijking van de opzegtermijn.",
+        False,
+    ),
+    (
+        "2026.2",
+        date(2026, 7, 1),
+        "Nieuwe subverwerker voor e-mail; Peppol voor Belgische klanten.",
+        True,
+    ),
+]
 ENTREPRENEURS = [
     # legal name, kvk, country, street, postcode, city, peppol (scheme, id) or None
     (
@@ -180,6 +208,9 @@ class Command(BaseCommand):
             organisations = self._organisations()
             users = self._people(organisations)
             codes = self._staff()
+            components = self._catalogue()
+            self._terms()
+            self._agreements(organisations, components)
         self._report(users, codes)
 
     def _organisations(self) -> dict[str, Organisation]:
@@ -276,6 +307,65 @@ class Command(BaseCommand):
             defaults={"data": {"secret": encrypt(DEMO_TOTP_SECRET)}},
         )
         return RecoveryCodes.activate(staff).get_unused_codes()
+
+    def _catalogue(self) -> dict[str, Component]:
+        product, _ = Product.objects.update_or_create(
+            code="afas-sb", defaults={"name": "AFAS SB", "description": "Online boekhouden"}
+        )
+        components = {}
+        for position, (code, name, kind, unit, _price) in enumerate(COMPONENTS, start=1):
+            components[code], _ = Component.objects.update_or_create(
+                code=code,
+                defaults={
+                    "product": product,
+                    "name": name,
+                    "kind": kind,
+                    "unit": unit,
+                    "position": position,
+                },
+            )
+        price_list, created = PriceList.objects.get_or_create(
+            valid_from=date(2026, 1, 1),
+            status=PriceList.Status.APPROVED,
+            defaults={"name": "Prijslijst 2026", "approved_at": timezone.now()},
+        )
+        if created:
+            Price.objects.bulk_create(
+                Price(price_list=price_list, component=components[code], unit_price=Decimal(price))
+                for code, _name, _kind, _unit, price in COMPONENTS
+            )
+        return components
+
+    def _terms(self):
+        for number, effective, summary, major in TERMS:
+            TermsVersion.objects.get_or_create(
+                number=number,
+                defaults={
+                    "effective_date": effective,
+                    "summary": summary,
+                    "full_text": f"Algemene voorwaarden AFAS SB, versie {number}.\n\n{summary}",
+                    "is_major": major,
+                    "published_at": timezone.now(),
+                },
+            )
+
+    def _agreements(self, organisations, components):
+        """Every organisation gets an agreement; quantities vary a little by size."""
+        for index, (_kvk, organisation) in enumerate(sorted(organisations.items())):
+            if live_agreement(organisation=organisation) is not None:
+                continue
+            users = 2 + index % 5
+            quantities = {components["base"]: 1, components["users"]: users}
+            if organisation.is_accountancy_firm:
+                quantities[components["users"]] = 6 + index % 4
+                quantities[components["administrations"]] = 1 + index % 3
+            elif index % 3 == 0:
+                quantities[components["administrations"]] = 1
+            agreement_create(
+                organisation=organisation,
+                start_date=date(2025, 1 + index % 12, 1),
+                quantities=quantities,
+            )
 
     def _report(self, users, codes):
         out = self.stdout.write
