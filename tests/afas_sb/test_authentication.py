@@ -152,3 +152,16 @@ def test_browser_language_does_not_override_dutch(client):
     response = client.get(reverse("account_login"), HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
 
     assert '<html lang="nl">' in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_english_speakers_get_an_english_portal(client):
+    member = MembershipFactory()
+    client.cookies["django_language"] = "en"
+    client.force_login(member.user)
+
+    page = client.get(reverse("portal:dashboard")).content.decode()
+
+    assert "Welcome," in page
+    assert "Personal details" in page
+    assert "Welkom" not in page
