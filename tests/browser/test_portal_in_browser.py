@@ -5,12 +5,21 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connections
 from playwright.sync_api import expect
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def server(transactional_db, live_server):
+    """The live server with the demo data, loaded before the browser starts: once
+    Playwright runs, ORM calls in the test get a connection of their own context."""
+    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    return live_server
 
 
 @pytest.fixture
@@ -36,19 +45,19 @@ def browser(monkeypatch):
         )
         yield browser
         browser.close()
+    connections.close_all()
 
 
-def test_demo_customer_logs_in_and_sees_the_dashboard(live_server, browser):
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+def test_demo_customer_logs_in_and_sees_the_dashboard(server, browser):
     page = browser.new_page(locale="en-US")  # an English browser still gets Dutch
 
-    page.goto(live_server.url + "/")
-    assert page.url.startswith(live_server.url + "/accounts/login/")
+    page.goto(server.url + "/")
+    assert page.url.startswith(server.url + "/accounts/login/")
     page.get_by_label("E-mailadres").fill("demo@goudenkorst.nl")
     page.get_by_label("Wachtwoord").fill("Demo-wachtwoord-2026")
     page.get_by_role("button", name="Inloggen").click()
 
-    page.wait_for_url(live_server.url + "/")
+    page.wait_for_url(server.url + "/")
     assert page.get_by_role("heading", name="Welkom, Sanne").is_visible()
     assert (
         page.get_by_role("main")
@@ -71,17 +80,16 @@ def test_demo_customer_logs_in_and_sees_the_dashboard(live_server, browser):
 
     # Sanne also runs her sister's yoga studio: the switcher changes organisation.
     page.get_by_role("combobox", name="Organisatie").select_option(label="Yogastudio Zen")
-    expect(page.get_by_text("Je werkt nu voor Yogastudio Zen.")).to_be_visible()
+    expect(page.get_by_text("Je werkt nu voor Yogastudio Zen.")).to_be_visible(timeout=20_000)
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
 
 
-def test_wrong_password_shows_a_dutch_message(live_server, browser):
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+def test_wrong_password_shows_a_dutch_message(server, browser):
     page = browser.new_page()
 
-    page.goto(live_server.url + "/accounts/login/")
+    page.goto(server.url + "/accounts/login/")
     page.get_by_label("E-mailadres").fill("demo@goudenkorst.nl")
     page.get_by_label("Wachtwoord").fill("niet-het-wachtwoord")
     page.get_by_role("button", name="Inloggen").click()
