@@ -22,7 +22,7 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         response.data = {
-            "message": _("De gegevens zijn niet geldig."),
+            "message": _first_message(response.data) or _("De gegevens zijn niet geldig."),
             "code": "invalid",
             "errors": response.data,
         }
@@ -34,3 +34,16 @@ def exception_handler(exc, context):
             "code": codes if isinstance(codes, str) else "error",
         }
     return response
+
+
+def _first_message(errors) -> str:
+    """The first concrete error, prefixed with its field, for callers reading logs."""
+    if isinstance(errors, list):
+        return next((m for m in (_first_message(e) for e in errors) if m), "")
+    if isinstance(errors, dict):
+        for field, value in errors.items():
+            message = _first_message(value)
+            if message:
+                return message if field == "non_field_errors" else f"{field}: {message}"
+        return ""
+    return str(errors)

@@ -142,8 +142,8 @@ def _apply_quantities(
         elif old != quantity:
             line.quantity = quantity
             line.save(update_fields=["quantity", "updated_at"])
-        if old == quantity and line is not None:
-            continue
+        if old == quantity:
+            continue  # nothing changed: no history row (a new line at 0 included)
         changes.append(
             LicenceChange(
                 agreement=agreement,
