@@ -12,12 +12,16 @@ def portal(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or request.path.startswith("/admin/"):
         return site
+    access = get_access(request)
     nav = [("dashboard", _("Dashboard"), reverse("portal:dashboard"))]
-    nav += [(slug, area.label, reverse(f"portal:{slug}")) for slug, area in AREAS.items()]
+    for slug, area in AREAS.items():
+        nav.append((slug, area.label, reverse(f"portal:{slug}")))
+        if slug == "licentie" and access is not None and access.organisation.is_accountancy_firm:
+            nav.append(("administrations", _("Administraties"), reverse("portal:administrations")))
     nav.append(("contacts", _("Persoonlijke gegevens"), reverse("portal:contacts")))
     return {
         **site,
-        "access": get_access(request),
+        "access": access,
         "accesses": get_accesses(request),
         "nav_items": nav,
     }

@@ -12,6 +12,8 @@ class Area:
     title: str
     intro: str
     empty: str
+    # False once a real page took the area over; portal/urls.py then adds no placeholder route.
+    placeholder: bool = True
 
 
 # Areas whose pages later releases fill in. Until then each shows what it is for
@@ -25,6 +27,7 @@ AREAS = {
             _("Je licentie"),
             _("Hier zie je welke onderdelen je licentie heeft, hoeveel en wat dat per maand kost."),
             _("Er is nog geen licentie aan deze organisatie gekoppeld."),
+            placeholder=False,
         ),
         Area(
             "facturen",
@@ -76,6 +79,7 @@ AREAS = {
             _("Voorwaarden"),
             _("De versie van de voorwaarden die voor jou geldt, en wat er veranderd is."),
             _("Er is nog geen versie van de voorwaarden gepubliceerd in de portal."),
+            placeholder=False,
         ),
     ]
 }

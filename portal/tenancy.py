@@ -26,6 +26,11 @@ PERMISSIONS: dict[str, set[str]] = {
     "manage_people": {Role.ADMIN},
     "manage_organisation": {Role.ADMIN},
     "manage_billing": {Role.ADMIN, Role.BILLING},
+    # Client administrations of an accountancy firm (R2, R17): day-to-day work.
+    "manage_administrations": {Role.ADMIN, Role.MEMBER},
+    # Terms (R20): a beheerder accepts for the organisation; anyone but a viewer suggests.
+    "accept_terms": {Role.ADMIN},
+    "suggest_terms": {Role.ADMIN, Role.BILLING, Role.MEMBER},
 }
 
 

@@ -36,5 +36,9 @@ urlpatterns = [
     path("", include("portal.urls_termination")),
     path("", include("portal.urls_terms")),
     path("", include("portal.urls_administrations")),
-    *[path(f"{slug}/", views.area, {"slug": slug}, name=slug) for slug in AREAS],
+    *[
+        path(f"{slug}/", views.area, {"slug": slug}, name=slug)
+        for slug, area in AREAS.items()
+        if area.placeholder
+    ],
 ]

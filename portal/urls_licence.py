@@ -5,5 +5,5 @@ from django.urls import path
 from . import licence_views
 
 urlpatterns = [
-    path("licentie/overzicht/", licence_views.licence, name="licence"),
+    path("licentie/", licence_views.licence, name="licentie"),
 ]

@@ -10,9 +10,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from afas_sb import clock
+from afas_sb.calendars import month_period
 from afas_sb.errors import DomainError
 from licensing.models import Organisation
-from licensing.selectors import firm_clients
+from licensing.selectors import firm_clients, licence_price, live_agreement
+from licensing.services.terms import terms_pending_for
 
 from . import navigation, services
 from .forms import (
@@ -26,10 +29,12 @@ from .models import Invitation, Membership
 from .tenancy import access_for, get_access, get_scoped_or_404, scoped, set_active_organisation
 
 
-def portal_view(permission: str = "view"):
+def portal_view(permission: str = "view", *, after_end: bool = False):
     """Log-in required, an active organisation, and the role's permission.
 
     The view receives ``access`` (tenancy.Access) for the active organisation.
+    Once the organisation's licence has ended (R16) only views marked
+    ``after_end=True`` still open; every other one shows the "terminated" page.
     """
 
     def decorator(view):
@@ -39,6 +44,8 @@ def portal_view(permission: str = "view"):
             access = get_access(request)
             if access is None:
                 return render(request, "portal/no_organisation.html", status=403)
+            if not after_end and not access.organisation.is_active:
+                return _terminated(request, access)
             if not access.can(permission):
                 return render(request, "portal/forbidden.html", {"access": access}, status=403)
             return view(request, access, *args, **kwargs)
@@ -55,10 +62,24 @@ def dashboard(request, access):
     contacts = scoped(request, Membership.objects.select_related("user")).filter(
         is_subscription_contact=True
     )
+    agreement = live_agreement(organisation=organisation)
+    price = (
+        licence_price(agreement=agreement, period_start=month_period(clock.today()).start)
+        if agreement is not None
+        else None
+    )
     return render(
         request,
         "portal/dashboard.html",
-        {"organisation": organisation, "clients": clients, "subscription_contacts": contacts},
+        {
+            "organisation": organisation,
+            "clients": clients,
+            "subscription_contacts": contacts,
+            "agreement": agreement,
+            "price": price,
+            "terms_pending": terms_pending_for(organisation=organisation),
+            "terms_can_accept": access.can("accept_terms"),
+        },
     )
 
 
@@ -82,7 +103,7 @@ def switch_organisation(request):
 # --- Persoonlijke gegevens / Contactpersonen -------------------------------------------
 
 
-@portal_view()
+@portal_view(after_end=True)
 def contacts(request, access):
     return _contacts_page(request, access)
 
@@ -106,8 +127,10 @@ def _contacts_page(request, access, invite_form=None):
             "members": members,
             "invitations": invitations,
             "invite_form": invite_form or InvitationForm(),
-            "can_manage": access.can("manage_people"),
-            "can_edit_organisation": access.can("manage_organisation"),
+            # Read-only once the licence has ended (R16).
+            "can_manage": access.can("manage_people") and access.organisation.is_active,
+            "can_edit_organisation": access.can("manage_organisation")
+            and access.organisation.is_active,
         },
     )
 
@@ -276,14 +299,26 @@ def invitation_accept(request, token):
 
 # --- Areas that later releases fill ---------------------------------------------------------
 
+# Areas a customer still reaches after the licence ended (R16, §3.6.3).
+AFTER_END_AREAS = {"facturen", "privacy", "voorwaarden"}
 
-@portal_view()
+
+@portal_view(after_end=True)
 def area(request, access, slug):
+    if slug not in AFTER_END_AREAS and not access.organisation.is_active:
+        return _terminated(request, access)
     return render(
         request,
         "portal/area.html",
         {"area": navigation.AREAS[slug], "organisation": access.organisation},
     )
+
+
+def _terminated(request, access):
+    # Imported here: termination_views uses portal_view from this module.
+    from .termination_views import terminated_page
+
+    return terminated_page(request, access)
 
 
 def _run(request, action, success_message):

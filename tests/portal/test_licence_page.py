@@ -10,7 +10,7 @@ from licensing.models import ChangeSource
 from licensing.services.agreements import agreement_create, licence_set_quantities
 from tests.factories import FirmFactory, MembershipFactory, OrganisationFactory, make_catalogue
 
-URL = reverse("portal:licence")
+URL = reverse("portal:licentie")
 
 
 @pytest.fixture

@@ -1,20 +1,34 @@
 """A user of organisation A never sees or touches anything of organisation B."""
 
-import pytest
-from django.urls import URLPattern, reverse
+from datetime import date
 
+import pytest
+from django.urls import URLResolver, reverse
+from django.urls.converters import IntConverter
+
+from licensing.models import Administration, AdministrationTransfer
+from licensing.services.administrations import (
+    administration_create,
+    administration_transfer_request,
+)
+from licensing.services.agreements import agreement_create
 from portal import urls as portal_urls
 from portal.models import Invitation, Membership
 from portal.services import invitation_create
-from tests.factories import FirmFactory, MembershipFactory, OrganisationFactory
+from tests.factories import FirmFactory, MembershipFactory, OrganisationFactory, make_catalogue
 
 
-def _pk_routes() -> set[str]:
-    return {
-        p.name
-        for p in portal_urls.urlpatterns
-        if isinstance(p, URLPattern) and "pk" in p.pattern.converters
-    }
+def _object_routes() -> set[str]:
+    """Every portal route (also in included URL modules) that takes an object id."""
+
+    def walk(patterns):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns)
+            elif any(isinstance(c, IntConverter) for c in pattern.pattern.converters.values()):
+                yield pattern.name
+
+    return set(walk(portal_urls.urlpatterns))
 
 
 # Every portal URL that names an object, with the model it names. A new
@@ -24,22 +38,67 @@ OBJECT_ROUTES = {
     "membership_remove": Membership,
     "invitation_resend": Invitation,
     "invitation_revoke": Invitation,
+    "administration_archive": Administration,
+    "administration_delete": Administration,
+    "administration_view_only": Administration,
+    "administration_export_delete": Administration,
+    "administration_transfer": Administration,
+    "administration_transfer_accept": AdministrationTransfer,
+    "administration_transfer_decline": AdministrationTransfer,
+    "administration_transfer_cancel": AdministrationTransfer,
+}
+# Object URLs whose objects belong to no tenant, with the reason.
+SHARED_ROUTES = {
+    "terms_accept": "terms versions are published to every customer alike",
 }
 
 
 @pytest.fixture
 def two_tenants(db):
-    a = MembershipFactory(is_subscription_contact=True)
-    b = MembershipFactory(is_subscription_contact=True)
+    """Firm A, and firm B with people, an invitation, an administration and a transfer."""
+    catalogue = make_catalogue()
+    a = MembershipFactory(organisation=FirmFactory(), is_subscription_contact=True)
+    b = MembershipFactory(organisation=FirmFactory(), is_subscription_contact=True)
     other_in_b = MembershipFactory(organisation=b.organisation, role="member")
     invitation_b = invitation_create(
         organisation=b.organisation, email="nieuw@b.example.nl", role="member", invited_by=b.user
     )
-    return a, {Membership: other_in_b, Invitation: invitation_b}
+    client_of_b = OrganisationFactory(accountancy_firm=b.organisation)
+    for organisation in (a.organisation, b.organisation, client_of_b):
+        agreement_create(
+            organisation=organisation,
+            start_date=date(2026, 1, 1),
+            quantities={catalogue["base"]: 1},
+        )
+    administration = administration_create(
+        firm=b.organisation,
+        client=client_of_b,
+        name="Boekhouding B",
+        billed_to_firm=True,
+        user=b.user,
+    )
+    transfer = administration_transfer_request(
+        administration=administration, to_organisation=client_of_b, user=b.user
+    )
+    return a, {
+        Membership: other_in_b,
+        Invitation: invitation_b,
+        Administration: administration,
+        AdministrationTransfer: transfer,
+    }
+
+
+def _state():
+    return (
+        list(Membership.objects.values_list("pk", "role")),
+        list(Invitation.objects.values_list("token_hash", "revoked_at")),
+        list(Administration.objects.values_list("pk", "kind", "status", "firm_id")),
+        list(AdministrationTransfer.objects.values_list("pk", "status")),
+    )
 
 
 def test_every_object_url_is_covered():
-    assert _pk_routes() == set(OBJECT_ROUTES)
+    assert _object_routes() == set(OBJECT_ROUTES) | set(SHARED_ROUTES)
 
 
 @pytest.mark.parametrize("route", sorted(OBJECT_ROUTES))
