@@ -14,9 +14,24 @@ from django.db import transaction
 from django.utils import timezone
 from stdnum.nl import btw as nl_btw
 
-from licensing.models import Component, Organisation, Price, PriceList, Product, TermsVersion
+from licensing.models import (
+    Administration,
+    Agreement,
+    Component,
+    Organisation,
+    Price,
+    PriceList,
+    Product,
+    Termination,
+    TermsVersion,
+)
 from licensing.selectors import live_agreement
+from licensing.services.administrations import administration_create
 from licensing.services.agreements import agreement_create
+from licensing.services.terminations import (
+    agreement_terminate_by_customer,
+    agreement_terminate_by_vendor,
+)
 from portal.models import Membership, Role
 
 DEMO_PASSWORD = "Demo-wachtwoord-2026"  # noqa: S105 (demo only, printed in the README)
@@ -211,6 +226,7 @@ class Command(BaseCommand):
             components = self._catalogue()
             self._terms()
             self._agreements(organisations, components)
+            self._lifecycle(organisations, users)
         self._report(users, codes)
 
     def _organisations(self) -> dict[str, Organisation]:
@@ -352,7 +368,7 @@ class Command(BaseCommand):
     def _agreements(self, organisations, components):
         """Every organisation gets an agreement; quantities vary a little by size."""
         for index, (_kvk, organisation) in enumerate(sorted(organisations.items())):
-            if live_agreement(organisation=organisation) is not None:
+            if organisation.agreements.exists():  # also an ended one: seed again, change nothing
                 continue
             users = 2 + index % 5
             quantities = {components["base"]: 1, components["users"]: users}
@@ -366,6 +382,40 @@ class Command(BaseCommand):
                 start_date=date(2025, 1 + index % 12, 1),
                 quantities=quantities,
             )
+
+    def _lifecycle(self, organisations, users):
+        """Licences in every state: a termination in progress, one ended, client administrations."""
+        by_email = {user.email: user for user in users}
+        bike_shop = live_agreement(organisation=organisations["01234567"])
+        if bike_shop is not None and bike_shop.status == Agreement.Status.ACTIVE:
+            agreement_terminate_by_customer(
+                agreement=bike_shop,
+                user=by_email["jan@fietsenvandijk.nl"],
+                note="Stopt met de zaak",
+            )
+        gardener = live_agreement(organisation=organisations["17654321"])
+        if gardener is not None:
+            agreement_terminate_by_vendor(
+                agreement=gardener,
+                reason=Termination.Reason.BANKRUPTCY,
+                note="Faillissement uitgesproken (demo)",
+                staff_user=None,
+            )
+        firm = organisations["32112233"]
+        if not Administration.objects.filter(firm=firm).exists():
+            accountant = by_email["accountant@jansendevries.nl"]
+            for kvk, name, billed_to_firm in [
+                ("61122334", "Kapsalon Knip & Krul – boekhouding", True),
+                ("61122334", "Kapsalon Knip & Krul – holding", True),
+                ("62233445", "Installatiebedrijf Bos – 2026", False),
+            ]:
+                administration_create(
+                    firm=firm,
+                    client=organisations[kvk],
+                    name=name,
+                    billed_to_firm=billed_to_firm,
+                    user=accountant,
+                )
 
     def _report(self, users, codes):
         out = self.stdout.write
@@ -381,6 +431,9 @@ class Command(BaseCommand):
         out("  boekhouding@goudenkorst.nl   billing role;  stagiair@goudenkorst.nl  viewer")
         out("  accountant@jansendevries.nl  accountancy firm admin (sees the firm's clients)")
         out("  els@hetanker.be              Belgian customer")
+        out(
+            "  jan@fietsenvandijk.nl        termination in progress;  ruud@groenzn.nl  licence ended"
+        )
         out(f"Admin   http://127.0.0.1:8000/admin/   {STAFF_EMAIL} / {DEMO_PASSWORD}")
         out(f"  second factor: TOTP secret {DEMO_TOTP_SECRET} (python manage.py demo_totp prints")
         out(f"  the current code) or an unused recovery code: {' '.join(codes[:5])}")
