@@ -21,7 +21,11 @@ class ChosenLanguageMiddleware:
             code = settings.LANGUAGE_CODE
         translation.activate(code)
         request.LANGUAGE_CODE = code
-        response = self.get_response(request)
+        try:
+            response = self.get_response(request)
+        finally:
+            # The thread serves the next request (or job, or test) in the default language.
+            translation.deactivate()
         patch_vary_headers(response, ("Cookie",))
         response.headers.setdefault("Content-Language", code)
         return response
