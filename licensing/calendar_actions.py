@@ -4,7 +4,7 @@ from datetime import date
 
 from afas_sb.scheduler.registry import register
 
-from .services.terminations import terminations_apply_due
+from .services.terminations import agreements_end_at_agreed_date, terminations_apply_due
 
 
 @register(
@@ -15,6 +15,8 @@ from .services.terminations import terminations_apply_due
     description="Opzeggingen laten ingaan na de laatste dag (R14, R16)",
 )
 def apply_terminations(day: date) -> str:
-    """Every scheduled termination whose last day lies before ``day`` takes effect."""
+    """Every termination whose last day lies before ``day`` takes effect, and every
+    agreement whose agreed end date passed ends (R1)."""
     applied = terminations_apply_due(today=day)
-    return f"{applied} opzegging(en) ingegaan"
+    ended = agreements_end_at_agreed_date(today=day)
+    return f"{applied} opzegging(en) ingegaan, {ended} overeenkomst(en) op einddatum beëindigd"

@@ -29,10 +29,16 @@ def agreement_create(
     organisation: Organisation,
     start_date: date,
     quantities: dict[Component, int],
+    end_date: date | None = None,
     actor=None,
     terms_version=None,
 ) -> Agreement:
-    """A new agreement for an organisation, billed to it or to the firm it is billed via."""
+    """A new agreement for an organisation, billed to it or to the firm it is billed via.
+
+    Without ``end_date`` it runs indefinitely and renews every month (R1).
+    """
+    if end_date is not None and end_date < start_date:
+        raise DomainError(_("De einddatum ligt voor de ingangsdatum."), code="end_before_start")
     with transaction.atomic():
         organisation = Organisation.objects.select_for_update().get(pk=organisation.pk)
         if organisation.agreements.filter(
@@ -50,6 +56,7 @@ def agreement_create(
             organisation=organisation,
             invoice_to=organisation.billed_via or organisation,
             start_date=start_date,
+            end_date=end_date,
             terms_version=terms_version,
         )
         agreement.number = f"SB{agreement.pk:07d}"

@@ -350,7 +350,9 @@ def _terminate_at_once(
                 "effective_date": last_day.isoformat(),
             },
         )
-        _end_agreement(organisation, agreement, termination, actor_kind=actor_kind, actor=actor)
+        _end_agreement(
+            organisation, agreement, termination.effective_date, actor_kind=actor_kind, actor=actor
+        )
     return termination, True
 
 
@@ -393,24 +395,56 @@ def terminations_apply_due(*, today: date) -> int:
                     "effective_date": termination.effective_date.isoformat(),
                 },
             )
-            _end_agreement(organisation, agreement, termination, actor_kind=ActorKind.CALENDAR)
+            _end_agreement(
+                organisation, agreement, termination.effective_date, actor_kind=ActorKind.CALENDAR
+            )
             applied += 1
     return applied
+
+
+def agreements_end_at_agreed_date(*, today: date) -> int:
+    """R1: an agreement with an agreed end date ends after that day, without a termination.
+
+    Idempotent and safe to run concurrently, like ``terminations_apply_due``.
+    """
+    due = list(
+        Agreement.objects.filter(status=Agreement.Status.ACTIVE, end_date__lt=today)
+        .order_by("pk")
+        .values_list("pk", "organisation_id")
+    )
+    ended = 0
+    for agreement_id, organisation_id in due:
+        with transaction.atomic():
+            organisation = Organisation.objects.select_for_update().get(pk=organisation_id)
+            agreement = Agreement.objects.select_for_update().get(pk=agreement_id)
+            if agreement.status != Agreement.Status.ACTIVE or not agreement.end_date < today:
+                continue
+            audit_record(
+                action="licensing.agreement_ended_on_agreed_date",
+                actor_kind=ActorKind.CALENDAR,
+                organisation_id=organisation.pk,
+                target=agreement,
+                data={"end_date": agreement.end_date.isoformat()},
+            )
+            _end_agreement(
+                organisation, agreement, agreement.end_date, actor_kind=ActorKind.CALENDAR
+            )
+            ended += 1
+    return ended
 
 
 def _end_agreement(
     organisation: Organisation,
     agreement: Agreement,
-    termination: Termination,
+    last_day: date,
     *,
     actor_kind: str,
     actor=None,
 ) -> None:
-    """The agreement ends on the termination's last day; the organisation when nothing runs on.
+    """The agreement ends on ``last_day``; the organisation too when nothing runs on.
 
     Callers hold the locks on ``organisation`` and ``agreement``.
     """
-    last_day = termination.effective_date
     agreement.status = Agreement.Status.TERMINATED
     agreement.end_date = last_day
     agreement.save(update_fields=["status", "end_date"])

@@ -97,3 +97,39 @@ def test_wrong_password_shows_a_dutch_message(server, browser):
     assert page.get_by_role("alert").inner_text().strip() == (
         "Het door jou opgegeven e-mailadres en/of wachtwoord is niet correct."
     )
+
+
+def _log_in(page, server, email):
+    page.goto(server.url + "/accounts/login/")
+    page.get_by_label("E-mailadres").fill(email)
+    page.get_by_label("Wachtwoord").fill("Demo-wachtwoord-2026")
+    page.get_by_role("button", name="Inloggen").click()
+    page.wait_for_url(server.url + "/")
+
+
+def test_r14_demo_customer_terminates_and_sees_the_right_end_date(server, browser):
+    from django.utils import translation
+    from django.utils.formats import date_format
+
+    from afas_sb import clock
+    from licensing.models import Agreement
+    from licensing.services.terminations import termination_dates
+
+    agreement = Agreement.objects.get(organisation__kvk_number="30123456")
+    end = termination_dates(agreement=agreement, requested_on=clock.today()).end_date
+    with translation.override("nl"):
+        shown = date_format(end, "l j F Y")
+        short = date_format(end, "j F Y")
+    page = browser.new_page()
+    _log_in(page, server, "demo@goudenkorst.nl")
+
+    page.get_by_role("link", name="Licentie opzeggen").click()
+    expect(page.get_by_test_id("end-date")).to_have_text(shown)
+    page.get_by_label("Ik zeg de licentie op").check()
+    page.get_by_role("button", name=f"Licentie opzeggen per {short}").click()
+
+    expect(page.get_by_text(f"Je licentie is opgezegd; de laatste dag is {short}.")).to_be_visible(
+        timeout=20_000
+    )
+    expect(page.get_by_role("button", name="Opzegging intrekken")).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "termination.png", full_page=True)

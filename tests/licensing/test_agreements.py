@@ -171,3 +171,36 @@ def test_an_organisation_has_one_live_agreement(catalogue):
             invoice_to=organisation,
             start_date=date(2026, 1, 1),
         )
+
+
+def test_r1_agreement_with_an_agreed_end_date_ends_after_that_day(catalogue):
+    from licensing.services.terminations import agreements_end_at_agreed_date
+
+    organisation = OrganisationFactory()
+    agreement = agreement_create(
+        organisation=organisation,
+        start_date=date(2026, 1, 1),
+        end_date=date(2026, 12, 31),
+        quantities={catalogue["base"]: 1},
+    )
+
+    assert agreements_end_at_agreed_date(today=date(2026, 12, 31)) == 0
+    assert agreements_end_at_agreed_date(today=date(2027, 1, 1)) == 1
+    assert agreements_end_at_agreed_date(today=date(2027, 1, 1)) == 0  # a repeat changes nothing
+
+    agreement.refresh_from_db()
+    organisation.refresh_from_db()
+    assert agreement.status == Agreement.Status.TERMINATED
+    assert organisation.status == organisation.Status.TERMINATED
+    assert organisation.retention_starts_on == date(2027, 1, 1)
+
+
+def test_r1_end_date_before_start_is_refused(catalogue):
+    with pytest.raises(DomainError, match="einddatum ligt voor de ingangsdatum"):
+        agreement_create(
+            organisation=OrganisationFactory(),
+            start_date=date(2026, 5, 1),
+            end_date=date(2026, 4, 30),
+            quantities={catalogue["base"]: 1},
+        )
+    assert not Agreement.objects.exists()

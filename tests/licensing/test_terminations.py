@@ -341,8 +341,8 @@ def test_r16_apply_terminations_is_a_daily_calendar_action(time_machine, custome
 
     outcomes = [(r.day, r.outcome) for r in results if r.action == action.name]
     assert outcomes == [
-        (date(2026, 11, 30), "0 opzegging(en) ingegaan"),
-        (date(2026, 12, 1), "1 opzegging(en) ingegaan"),
+        (date(2026, 11, 30), "0 opzegging(en) ingegaan, 0 overeenkomst(en) op einddatum beëindigd"),
+        (date(2026, 12, 1), "1 opzegging(en) ingegaan, 0 overeenkomst(en) op einddatum beëindigd"),
     ]
     customer.refresh_from_db()
     assert customer.status == Agreement.Status.TERMINATED
