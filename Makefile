@@ -119,6 +119,7 @@ bench: $(STAMP) ## Run every bench/*.py script
 	[ "$$found" = 1 ] || echo "No benchmarks in bench/"
 
 migrations-check: $(STAMP) ## Fail when a model change has no migration
+	mkdir -p var
 	$(MANAGE) makemigrations --check --dry-run
 
 # A throwaway secret generated per run: check --deploy only inspects settings.

@@ -21,12 +21,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from afas_sb import clock
 from afas_sb.audit.services import actor_kind_for, audit_record
 from afas_sb.errors import Conflict, DomainError, PermissionDenied
+from afas_sb.mail import send_templated_mail
 
 from ..models import (
     Administration,
@@ -332,7 +335,33 @@ def administration_transfer_request(
             user,
             data={"transfer_id": transfer.pk, "to_organisation_id": to_organisation.pk},
         )
+        transaction.on_commit(lambda: _mail_transfer_offered(transfer))
     return transfer
+
+
+def _mail_transfer_offered(transfer: AdministrationTransfer) -> None:
+    """The receiving side's beheerders hear of the offer; it waits for their answer."""
+    receiver = transfer.to_organisation
+    recipients = sorted(
+        {
+            membership.user.email
+            for membership in receiver.memberships.select_related("user")
+            if membership.role == "admin" or membership.is_subscription_contact
+        }
+    )
+    if not recipients:
+        return
+    send_templated_mail(
+        to=recipients,
+        subject=_("Administratie aangeboden: %(name)s") % {"name": transfer.administration.name},
+        template="licensing/email/administration_transfer_offered",
+        context={
+            "transfer": transfer,
+            "firm": transfer.administration.firm,
+            "receiver": receiver,
+            "portal_url": settings.SITE_URL + reverse("portal:administrations"),
+        },
+    )
 
 
 def administration_transfer_accept(

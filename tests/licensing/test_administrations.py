@@ -581,3 +581,21 @@ def test_r2_two_creates_racing_on_one_agreement_are_both_counted(catalogue):
         ).values_list("old_quantity", "new_quantity")
     )
     assert steps == [(2, 3), (3, 4)]
+
+
+def test_r17c_the_receiving_firm_is_mailed_about_the_offer(
+    world, django_capture_on_commit_callbacks, mailbox
+):
+    administration = world.create()
+    world.terminate_client()
+    other, other_admin, _agreement = _other_firm_with_admin(world)
+    mailbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.administration_transfer_request(
+            administration=administration, to_organisation=other, user=world.admin
+        )
+
+    assert [message.to for message in mailbox] == [[other_admin.email]]
+    assert administration.name in mailbox[0].subject
+    assert "/administraties/" in mailbox[0].body
