@@ -300,3 +300,16 @@ SUPPORT_EMAIL = env("SUPPORT_EMAIL", default="support@sb.example.nl")
 
 # seed_demo creates accounts with known passwords: only where this is True.
 DEMO_DATA_ALLOWED = False
+
+# The seller on every invoice (snapshotted onto each invoice when it is issued).
+VENDOR_STREET = env("VENDOR_STREET", default="Philipsstraat 9")
+VENDOR_POSTCODE = env("VENDOR_POSTCODE", default="3833 LC")
+VENDOR_CITY = env("VENDOR_CITY", default="Leusden")
+VENDOR_COUNTRY = "NL"
+VENDOR_KVK = env("VENDOR_KVK", default="12345678")
+VENDOR_VAT_ID = env("VENDOR_VAT_ID", default="NL004495445B01")
+VENDOR_IBAN = env("VENDOR_IBAN", default="NL91ABNA0417164300")
+VENDOR_BIC = env("VENDOR_BIC", default="ABNANL2A")
+VENDOR_BILLING_EMAIL = env("VENDOR_BILLING_EMAIL", default="facturen@sb.example.nl")
+# Payment term in days (R9, §3.3).
+INVOICE_PAYMENT_TERM_DAYS = 14
