@@ -35,6 +35,7 @@ AREAS = {
             _("Facturen"),
             _("Al je facturen als pdf en UBL, met betaalstatus en vervaldatum."),
             _("Er zijn nog geen facturen voor deze organisatie."),
+            placeholder=False,
         ),
         Area(
             "betaalgegevens",
@@ -72,6 +73,18 @@ AREAS = {
                 "Subverwerkers, securitymeldingen, toegang door medewerkers en je gegevens exporteren."
             ),
             _("Er zijn geen securitymeldingen voor deze organisatie."),
+        ),
+        Area(
+            "indexation",
+            _("Indexatie"),
+            _("Prijsindexatie"),
+            _(
+                "De jaarlijkse prijsaanpassing volgens de CPI van juli, per onderdeel van je licentie."
+            ),
+            _(
+                "De indexatie voor volgend jaar wordt in de laatste week van september bekendgemaakt."
+            ),
+            placeholder=False,
         ),
         Area(
             "voorwaarden",

@@ -36,6 +36,8 @@ urlpatterns = [
     path("", include("portal.urls_termination")),
     path("", include("portal.urls_terms")),
     path("", include("portal.urls_administrations")),
+    path("", include("portal.urls_invoices")),
+    path("", include("portal.urls_indexation")),
     *[
         path(f"{slug}/", views.area, {"slug": slug}, name=slug)
         for slug, area in AREAS.items()

@@ -2,6 +2,7 @@
 
 import django.db.models.deletion
 import django.db.models.expressions
+import django.db.models.functions
 from django.conf import settings
 from django.db import migrations, models
 
@@ -206,7 +207,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='invoice',
-            constraint=models.CheckConstraint(condition=models.Q(('gross_total', django.db.models.expressions.CombinedExpression(models.F('net_total'), '+', models.F('vat_total')))), name='billing_gross_is_net_plus_vat'),
+            constraint=models.CheckConstraint(condition=models.Q(('gross_total', django.db.models.functions.Round(django.db.models.expressions.CombinedExpression(models.F('net_total'), '+', models.F('vat_total')), 2))), name='billing_gross_is_net_plus_vat'),
         ),
         migrations.AddConstraint(
             model_name='invoice',

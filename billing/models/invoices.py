@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Round
 from django.utils.translation import gettext_lazy as _
 
 
@@ -127,7 +128,7 @@ class Invoice(models.Model):
                 name="billing_one_subscription_invoice_per_period",
             ),
             models.CheckConstraint(
-                condition=Q(gross_total=models.F("net_total") + models.F("vat_total")),
+                condition=Q(gross_total=Round(models.F("net_total") + models.F("vat_total"), 2)),
                 name="billing_gross_is_net_plus_vat",
             ),
             models.CheckConstraint(

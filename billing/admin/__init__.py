@@ -1,0 +1,7 @@
+"""Staff screens for billing, one module per subdomain.
+
+Invoices never change after issue (R9): every screen here reads, and the only
+writes are services behind actions (a credit note, retrying a billing run).
+"""
+
+from . import indexation, invoices, numbering, runs  # noqa: F401
