@@ -18,6 +18,7 @@ django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.test import Client  # noqa: E402
+from django.urls import reverse  # noqa: E402
 
 from portal.navigation import AREAS  # noqa: E402
 
@@ -48,7 +49,9 @@ def main() -> None:
     check(customer, "/", contains="Bakkerij De Gouden Korst B.V.")
     check(customer, "/persoonlijke-gegevens/", contains="Contactpersonen")
     for slug in AREAS:
-        check(customer, f"/{slug}/")
+        check(customer, reverse(f"portal:{slug}"))
+    check(customer, reverse("portal:termination"))
+    check(customer, reverse("portal:administrations"), status=404)  # not a firm
     check(customer, "/api/schema/", contains="openapi")
 
     staff = get_user_model().objects.get(email="staff@sb.example.nl")

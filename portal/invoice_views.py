@@ -8,16 +8,20 @@ licence ended (R16): customers keep access to their invoices.
 
 from django import forms
 from django.core.paginator import Paginator
+from django.http import FileResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from afas_sb import clock
 from afas_sb.calendars import Period
+from billing.documents.base import document_store
+from billing.documents.pdf import PdfRenderer
+from billing.documents.ubl import UblRenderer
 from billing.models import Invoice
 from billing.selectors import open_amount
 from billing.services.issue import period_text
 
-from .tenancy import scoped
+from .tenancy import get_scoped_or_404, scoped
 from .views import portal_view
 
 PAGE_SIZE = 20
@@ -98,4 +102,21 @@ def invoices(request, access):
             "filter_query": query.urlencode(),
             "open_amount": open_amount(organisation),
         },
+    )
+
+
+@portal_view(after_end=True)
+def invoice_document(request, access, pk, format):
+    """The invoice as PDF or UBL, rendered once and then served as stored (R9, R10).
+
+    The PDF is stored first because the UBL embeds it.
+    """
+    invoice = get_scoped_or_404(request, Invoice, pk=pk)
+    pdf = document_store(invoice=invoice, renderer=PdfRenderer())
+    document = pdf if format == "pdf" else document_store(invoice=invoice, renderer=UblRenderer())
+    return FileResponse(
+        document.file.open("rb"),
+        as_attachment=True,
+        filename=document.filename,
+        content_type=document.content_type,
     )

@@ -10,4 +10,16 @@ from . import invoice_views
 
 urlpatterns = [
     path("facturen/", invoice_views.invoices, name="facturen"),
+    path(
+        "facturen/<int:pk>/pdf/",
+        invoice_views.invoice_document,
+        {"format": "pdf"},
+        name="invoice_pdf",
+    ),
+    path(
+        "facturen/<int:pk>/ubl/",
+        invoice_views.invoice_document,
+        {"format": "ubl"},
+        name="invoice_ubl",
+    ),
 ]

@@ -6,6 +6,8 @@ import pytest
 from django.urls import URLResolver, reverse
 from django.urls.converters import IntConverter
 
+from billing.models import Invoice, InvoiceDocument
+from billing.services.issue import invoice_issue_one_off
 from licensing.models import Administration, AdministrationTransfer
 from licensing.services.administrations import (
     administration_create,
@@ -46,6 +48,8 @@ OBJECT_ROUTES = {
     "administration_transfer_accept": AdministrationTransfer,
     "administration_transfer_decline": AdministrationTransfer,
     "administration_transfer_cancel": AdministrationTransfer,
+    "invoice_pdf": Invoice,
+    "invoice_ubl": Invoice,
 }
 # Object URLs whose objects belong to no tenant, with the reason.
 SHARED_ROUTES = {
@@ -80,7 +84,16 @@ def two_tenants(db):
     transfer = administration_transfer_request(
         administration=administration, to_organisation=client_of_b, user=b.user
     )
+    invoice_b = invoice_issue_one_off(
+        organisation=b.organisation,
+        description="Cursus AFAS SB",
+        quantity=1,
+        unit_price="295.00",
+        issue_date=date(2026, 11, 2),
+        reference="CURSUS-1",
+    )
     return a, {
+        Invoice: invoice_b,
         Membership: other_in_b,
         Invitation: invitation_b,
         Administration: administration,
@@ -94,6 +107,8 @@ def _state():
         list(Invitation.objects.values_list("token_hash", "revoked_at")),
         list(Administration.objects.values_list("pk", "kind", "status", "firm_id")),
         list(AdministrationTransfer.objects.values_list("pk", "status")),
+        list(Invoice.objects.values_list("pk", "status")),
+        sorted(InvoiceDocument.objects.values_list("invoice_id", "format")),
     )
 
 
