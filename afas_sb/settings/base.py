@@ -190,7 +190,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # --- Celery --------------------------------------------------------------------
 # REDIS_URL absent: tasks run in-process when they are sent, so development
 # needs no broker. The calendar state lives in the database either way.
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -1,3 +1,4 @@
+from .delivery import InvoiceDelivery
 from .indexation import IndexationRound
 from .invoices import Invoice, InvoiceDocument, InvoiceLine, InvoiceVat, NumberSeries
 from .runs import BillingChunk, BillingRun
@@ -7,6 +8,7 @@ __all__ = [
     "BillingRun",
     "IndexationRound",
     "Invoice",
+    "InvoiceDelivery",
     "InvoiceDocument",
     "InvoiceLine",
     "InvoiceVat",

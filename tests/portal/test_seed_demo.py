@@ -17,6 +17,8 @@ COUNTED = [
     "licensing.TermsVersion",
     "licensing.PriceList",
     "portal.Membership",
+    "billing.Invoice",
+    "billing.NumberSeries",
 ]
 
 

@@ -14,6 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 from stdnum.nl import btw as nl_btw
 
+from afas_sb import clock
+from afas_sb.calendars import first_of_month
+from billing.services.runs import billing_run_start
 from licensing.models import (
     Administration,
     Agreement,
@@ -227,6 +230,8 @@ class Command(BaseCommand):
             self._terms()
             self._agreements(organisations, components)
             self._lifecycle(organisations, users)
+        # This month's invoices, as the calendar makes them on the 1st (idempotent).
+        billing_run_start(period_start=first_of_month(clock.today()))
         self._report(users, codes)
 
     def _organisations(self) -> dict[str, Organisation]:
