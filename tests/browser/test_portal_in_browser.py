@@ -133,3 +133,19 @@ def test_r14_demo_customer_terminates_and_sees_the_right_end_date(server, browse
     )
     expect(page.get_by_role("button", name="Opzegging intrekken")).to_be_visible()
     page.screenshot(path=ARTIFACTS / "termination.png", full_page=True)
+
+
+def test_r10_demo_customer_downloads_an_invoice_pdf(server, browser, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    page = browser.new_page()
+    _log_in(page, server, "demo@goudenkorst.nl")
+
+    page.get_by_role("navigation", name="Hoofdmenu").get_by_role("link", name="Facturen").click()
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="PDF").first.click()
+    download = download_info.value
+    target = tmp_path / download.suggested_filename
+    download.save_as(target)
+
+    assert download.suggested_filename.endswith(".pdf")
+    assert target.read_bytes().startswith(b"%PDF")
