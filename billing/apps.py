@@ -9,4 +9,4 @@ class BillingConfig(AppConfig):
     def ready(self):
         # Registers the billing calendar: invoicing on the 1st, first invoices daily,
         # and the September indexation mailing.
-        from . import calendar_actions, indexation_calendar  # noqa: F401
+        from . import calendar_actions, delivery_calendar, indexation_calendar  # noqa: F401

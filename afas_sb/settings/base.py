@@ -213,6 +213,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Hourly re-run: retries actions that failed and catches up days missed
     # while beat or the workers were down. A no-op when the day is complete.
+    # Every 5 minutes: send due invoice deliveries, and retry what an SMTP or
+    # access-point outage held back (R10). Delivery state lives in the database.
+    "invoice-deliveries-sweep": {
+        "task": "billing.delivery_tasks.invoice_deliveries_sweep",
+        "schedule": crontab(minute="*/5"),
+    },
     "calendar-hourly-catch-up": {
         "task": "afas_sb.scheduler.tasks.calendar_tick",
         "schedule": crontab(minute=45),
@@ -316,3 +322,13 @@ VENDOR_BIC = env("VENDOR_BIC", default="ABNANL2A")
 VENDOR_BILLING_EMAIL = env("VENDOR_BILLING_EMAIL", default="facturen@sb.example.nl")
 # Payment term in days (R9, §3.3).
 INVOICE_PAYMENT_TERM_DAYS = 14
+
+# Invoice delivery (R10): e-mail with PDF + UBL, or Peppol when the customer has an id.
+# "outbox" writes UBL files for development; "http" posts to an access point.
+PEPPOL_TRANSPORT = env("PEPPOL_TRANSPORT", default="outbox")
+# Empty: MEDIA_ROOT/peppol-outbox.
+PEPPOL_OUTBOX_DIR = env("PEPPOL_OUTBOX_DIR", default="")
+PEPPOL_ACCESS_POINT_URL = env("PEPPOL_ACCESS_POINT_URL", default="")
+PEPPOL_ACCESS_POINT_TOKEN = env("PEPPOL_ACCESS_POINT_TOKEN", default="")
+PEPPOL_ACCESS_POINT_TIMEOUT = env.int("PEPPOL_ACCESS_POINT_TIMEOUT", default=30)
+INVOICE_DELIVERY_MAX_ATTEMPTS = env.int("INVOICE_DELIVERY_MAX_ATTEMPTS", default=8)

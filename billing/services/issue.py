@@ -309,7 +309,17 @@ def drafts_store(drafts: Sequence[Draft]) -> list[Issued]:
         draft.invoice["created_at"] = now
     store = _store_with_copy if connection.vendor == "postgresql" else _store_with_bulk_create
     pks = store(drafts)
-    return [Issued(pk, draft.invoice["number"]) for pk, draft in zip(pks, drafts, strict=True)]
+    issued = [Issued(pk, draft.invoice["number"]) for pk, draft in zip(pks, drafts, strict=True)]
+    # Every issued document is delivered (R10): a pending delivery is recorded once
+    # the invoices exist, and the 5-minute sweep sends it.
+    transaction.on_commit(lambda: _schedule_deliveries([item.pk for item in issued]))
+    return issued
+
+
+def _schedule_deliveries(invoice_ids: list[int]) -> None:
+    from .delivery import delivery_schedule_for_invoices  # delivery renders issued invoices
+
+    delivery_schedule_for_invoices(invoice_ids=invoice_ids)
 
 
 def _store_with_bulk_create(drafts: Sequence[Draft]) -> list[int]:
