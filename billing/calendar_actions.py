@@ -6,6 +6,7 @@ from afas_sb.audit.models import ActorKind
 from afas_sb.scheduler.registry import register
 
 from .services.issue import first_invoices_issue
+from .services.non_payment import is_termination_day, non_payment_terminations
 from .services.runs import billing_run_start
 
 
@@ -39,3 +40,15 @@ def monthly_invoicing(day: date) -> str:
 def first_invoices(day: date) -> str:
     issued = first_invoices_issue(day=day)
     return f"{issued} eerste factuur/facturen naar rato"
+
+
+@register(
+    "billing.non_payment_termination",
+    is_due=is_termination_day,
+    # After licensing.apply_terminations (20); a missed 28th is caught up in order.
+    order=30,
+    description="Op de 28e: licentie beëindigen bij twee openstaande abonnementsfacturen (R13)",
+)
+def non_payment_termination(day: date) -> str:
+    terminated = non_payment_terminations(day=day)
+    return f"{terminated} licentie(s) beëindigd wegens twee openstaande facturen"
