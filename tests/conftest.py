@@ -93,3 +93,18 @@ def staff_user(db):
 @pytest.fixture
 def staff_client(client, staff_user):
     return login_with_mfa(client, staff_user)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_stray_connections_before_dropping_the_test_database(django_db_setup, django_db_blocker):
+    """Threads of the concurrency tests, the in-process Celery worker and the live server
+    each open their own connection; one that outlives its thread would keep PostgreSQL
+    from dropping the test database. Torn down before ``django_db_setup`` drops it."""
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
