@@ -43,6 +43,7 @@ AREAS = {
             _("Betaalgegevens"),
             _("Je machtiging voor automatische incasso en je IBAN."),
             _("Er is nog geen incassomachtiging vastgelegd."),
+            placeholder=False,
         ),
         Area(
             "meldingen",

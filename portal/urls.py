@@ -38,6 +38,7 @@ urlpatterns = [
     path("", include("portal.urls_administrations")),
     path("", include("portal.urls_invoices")),
     path("", include("portal.urls_indexation")),
+    path("", include("portal.urls_payments")),
     *[
         path(f"{slug}/", views.area, {"slug": slug}, name=slug)
         for slug, area in AREAS.items()

@@ -180,10 +180,12 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 # --- E-mail -------------------------------------------------------------------
 # EMAIL_URL picks the transport (smtp://user:pass@host:port, consolemail://,
 # filemail://...). Development writes mails to var/mail as .eml files.
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="filemail://" + str(BASE_DIR / "var" / "mail"))
-vars().update(EMAIL_CONFIG)
-if EMAIL_CONFIG["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend":
-    EMAIL_FILE_PATH = EMAIL_CONFIG["EMAIL_FILE_PATH"] or str(BASE_DIR / "var" / "mail")
+if env("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    # Development default: every mail is written as a file under var/mail.
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(BASE_DIR / "var" / "mail")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="AFAS SB <noreply@sb.example.nl>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -332,3 +334,7 @@ PEPPOL_ACCESS_POINT_URL = env("PEPPOL_ACCESS_POINT_URL", default="")
 PEPPOL_ACCESS_POINT_TOKEN = env("PEPPOL_ACCESS_POINT_TOKEN", default="")
 PEPPOL_ACCESS_POINT_TIMEOUT = env.int("PEPPOL_ACCESS_POINT_TIMEOUT", default=30)
 INVOICE_DELIVERY_MAX_ATTEMPTS = env.int("INVOICE_DELIVERY_MAX_ATTEMPTS", default=8)
+
+# SEPA creditor identifier (incassant-ID) on mandates and direct debits (R12);
+# production sets the vendor's real one.
+SEPA_CREDITOR_ID = env("SEPA_CREDITOR_ID", default="NL69ZZZ123456780000")

@@ -4,4 +4,4 @@ Invoices never change after issue (R9): every screen here reads, and the only
 writes are services behind actions (a credit note, retrying a billing run).
 """
 
-from . import delivery, indexation, invoices, numbering, runs  # noqa: F401
+from . import delivery, indexation, invoices, mandates, numbering, runs  # noqa: F401

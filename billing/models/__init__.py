@@ -1,6 +1,7 @@
 from .delivery import InvoiceDelivery
 from .indexation import IndexationRound
 from .invoices import Invoice, InvoiceDocument, InvoiceLine, InvoiceVat, NumberSeries
+from .mandates import Mandate
 from .runs import BillingChunk, BillingRun
 
 __all__ = [
@@ -12,5 +13,6 @@ __all__ = [
     "InvoiceDocument",
     "InvoiceLine",
     "InvoiceVat",
+    "Mandate",
     "NumberSeries",
 ]

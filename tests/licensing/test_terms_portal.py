@@ -297,7 +297,7 @@ def test_voorwaarden_navigation_leads_to_the_terms_page_not_a_placeholder(org_ad
     assert all(
         area.placeholder
         for slug, area in navigation.AREAS.items()
-        if slug not in ("voorwaarden", "licentie", "facturen", "indexation")
+        if slug not in ("voorwaarden", "licentie", "facturen", "indexation", "betaalgegevens")
     )
 
 
