@@ -26,7 +26,7 @@ from billing.services.delivery import (
     delivery_schedule_for_invoices,
     delivery_send,
 )
-from tests.billing.document_factories import belgian_customer, dutch_customer, make_invoice
+from tests.billing.invoice_factories import belgian_organisation, dutch_organisation, make_invoice
 from tests.factories import MembershipFactory, OrganisationFactory, UserFactory
 
 NOW = datetime(2027, 1, 1, 6, 0, tzinfo=UTC)
@@ -46,7 +46,7 @@ def clock(time_machine):
 
 
 def peppol_customer():
-    return belgian_customer(peppol_scheme="0208", peppol_endpoint_id="0403170701")
+    return belgian_organisation(peppol_scheme="0208", peppol_endpoint_id="0403170701")
 
 
 class OutageBackend(LocmemBackend):
@@ -66,7 +66,7 @@ OUTAGE = f"{__name__}.OutageBackend"
 def test_r10_email_delivery_sends_pdf_and_ubl_to_invoice_address_and_billing_contacts(
     clock, mailbox
 ):
-    organisation = dutch_customer(billing_email="facturen@goudenkorst.nl")
+    organisation = dutch_organisation(billing_email="facturen@goudenkorst.nl")
     MembershipFactory(
         organisation=organisation, role="billing", user=UserFactory(email="fin@goudenkorst.nl")
     )

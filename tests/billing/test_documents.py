@@ -13,7 +13,7 @@ from django.db import connection
 from billing.documents.base import DocumentRenderer, document_store
 from billing.documents.pdf import PdfRenderer
 from billing.models import InvoiceDocument
-from tests.billing.document_factories import make_credit_note, make_invoice
+from tests.billing.invoice_factories import make_credit_note, make_invoice
 
 BARRIER_TIMEOUT = 20
 

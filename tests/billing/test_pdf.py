@@ -10,9 +10,9 @@ from django.utils import translation
 from pypdf import PdfReader
 
 from billing.documents.pdf import PdfRenderer
-from tests.billing.document_factories import (
+from tests.billing.invoice_factories import (
     TYPICAL_LINES,
-    belgian_customer,
+    belgian_organisation,
     make_credit_note,
     make_invoice,
 )
@@ -48,7 +48,7 @@ def test_pdf_renders_one_a4_page_for_a_typical_licence():
 
 def test_pdf_six_lines_still_fit_on_one_page_for_a_belgian_customer():
     lines = [*TYPICAL_LINES, ("Extra gebruiker jaarafsluiting", "users", "gebruiker", "2", "12.50")]
-    invoice = make_invoice(organisation=belgian_customer(), lines=lines)
+    invoice = make_invoice(organisation=belgian_organisation(), lines=lines)
 
     reader, _text = read(render(invoice)[2])
 
@@ -125,7 +125,7 @@ def test_pdf_reads_the_seller_from_the_invoice_snapshot_not_from_settings():
 
 
 def test_r10_pdf_for_a_belgian_business_states_reverse_charge():
-    invoice = make_invoice(organisation=belgian_customer())
+    invoice = make_invoice(organisation=belgian_organisation())
 
     _reader, text = read(render(invoice)[2])
 

@@ -21,8 +21,9 @@ from billing.documents.ubl import (
 )
 from billing.models import Invoice, InvoiceDocument
 from billing.vat import REVERSE_CHARGE
-from tests.billing.ubl_factories import (
+from tests.billing.invoice_factories import (
     BE_ENTERPRISE_NUMBER,
+    STANDARD_LINES,
     belgian_organisation,
     dutch_organisation,
     fake_pdf,
@@ -81,7 +82,7 @@ def rules_broken(tree) -> set[str]:
 
 
 def test_r10_ubl_dutch_invoice_standard_rate_is_valid(ubl_validator):
-    invoice = make_invoice()
+    invoice = make_invoice(lines=STANDARD_LINES)
 
     tree = ubl_validator.assert_valid(render(invoice))
 
@@ -104,7 +105,7 @@ def test_r10_ubl_dutch_invoice_standard_rate_is_valid(ubl_validator):
 
 
 def test_r10_ubl_belgian_invoice_reverse_charge_is_valid(ubl_validator):
-    invoice = make_invoice(organisation=belgian_organisation())
+    invoice = make_invoice(organisation=belgian_organisation(), lines=STANDARD_LINES)
 
     tree = ubl_validator.assert_valid(render(invoice))
 
@@ -132,8 +133,8 @@ def test_r10_ubl_belgian_invoice_reverse_charge_is_valid(ubl_validator):
 
 @pytest.mark.parametrize("negative", [True, False], ids=["stored-negative", "stored-positive"])
 def test_r9_ubl_credit_note_is_valid_and_states_positive_amounts(ubl_validator, negative):
-    invoice = make_invoice()
-    credit = make_credit_note(invoice, negative=negative)
+    invoice = make_invoice(lines=STANDARD_LINES)
+    credit = make_credit_note(invoice, reason="Dubbel gefactureerd", negative=negative)
 
     tree = ubl_validator.assert_valid(render(credit))
 
@@ -156,7 +157,7 @@ def test_r9_ubl_credit_note_is_valid_and_states_positive_amounts(ubl_validator, 
 
 
 def test_r10_ubl_reverse_charge_credit_note_is_valid(ubl_validator):
-    credit = make_credit_note(make_invoice(organisation=belgian_organisation()))
+    credit = make_credit_note(make_invoice(organisation=belgian_organisation()), negative=True)
 
     tree = ubl_validator.assert_valid(render(credit))
 
@@ -394,7 +395,7 @@ def test_r10_peppol_r008_no_empty_elements_and_r002_one_note_at_most():
     for invoice in (
         make_invoice(organisation=dutch_organisation(vat_id="")),
         make_invoice(organisation=belgian_organisation()),
-        make_credit_note(make_invoice(organisation=belgian_organisation())),
+        make_credit_note(make_invoice(organisation=belgian_organisation()), negative=True),
     ):
         tree = parse_safely(render(invoice))
 
@@ -408,7 +409,7 @@ def test_r10_peppol_r008_no_empty_elements_and_r002_one_note_at_most():
 def test_r9_nl_r001_credit_note_references_its_invoice():
     invoice = make_invoice()
 
-    tree = parse_safely(render(make_credit_note(invoice)))
+    tree = parse_safely(render(make_credit_note(invoice, negative=True)))
 
     assert values(tree, "cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID") == [
         invoice.number
@@ -456,7 +457,7 @@ def test_r10_nl_r007_r008_payment_means_between_dutch_parties():
 
 
 def test_ubl_validator_fails_a_tampered_total_with_its_rule_id(ubl_validator):
-    content = render(make_invoice())
+    content = render(make_invoice(lines=STANDARD_LINES))
     tampered = content.replace(
         b'<cbc:PayableAmount currencyID="EUR">92.57<',
         b'<cbc:PayableAmount currencyID="EUR">92.58<',
@@ -502,7 +503,7 @@ def test_ubl_validation_refuses_a_document_with_a_doctype():
 
 
 def test_ubl_render_makes_no_queries_on_a_prefetched_invoice(django_assert_num_queries):
-    invoice = make_credit_note(make_invoice(lines=ODD_LINES))
+    invoice = make_credit_note(make_invoice(lines=ODD_LINES), negative=True)
     invoice = (
         Invoice.objects.select_related("credited_invoice")
         .prefetch_related("lines", "vat_breakdown", "documents")

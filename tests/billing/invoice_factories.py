@@ -1,4 +1,4 @@
-"""Issued-looking invoices and credit notes for the document tests.
+"""Issued-looking invoices and credit notes for the document tests (PDF, UBL, delivery).
 
 Written straight as Invoice/InvoiceLine/InvoiceVat rows (the billing-run and
 credit-note services are tested elsewhere); amounts come from ``billing.vat``
@@ -19,7 +19,11 @@ from tests.factories import OrganisationFactory
 
 _sequence = itertools.count(1)
 
-# (description, component code, unit, quantity, unit price): a typical licence.
+# A line is (description, component code, unit, quantity, unit price), or the
+# shorthand (description, component code, quantity, unit price) in ``DEFAULT_UNIT``.
+DEFAULT_UNIT = "stuk"
+
+# A typical licence. Its totals at 21 %: 118.90 net, 24.97 VAT, 143.87 gross.
 TYPICAL_LINES = [
     ("Basislicentie AFAS SB", "base", "licentie", "1", "39.00"),
     ("Gebruiker", "users", "gebruiker", "4", "12.50"),
@@ -27,35 +31,74 @@ TYPICAL_LINES = [
     ("Archieflicentie", "archive", "administratie", "1", "2.50"),
     ("Inkijklicentie", "view_only", "licentie", "1", "7.50"),
 ]
-# Their totals at 21 %: 118.90 net, 24.97 VAT, 143.87 gross.
 
-# A valid Belgian enterprise number (mod 97 check).
+# A small licence. Its totals at 21 %: 76.50 net, 16.07 VAT, 92.57 gross.
+STANDARD_LINES = [
+    ("Basislicentie", "base", DEFAULT_UNIT, "1", "39.00"),
+    ("Gebruiker", "users", DEFAULT_UNIT, "3", "12.50"),
+]
+
+# A valid Belgian enterprise number (mod 97 check, PEPPOL-COMMON-R043).
 BE_ENTERPRISE_NUMBER = "0403170701"
+_enterprise_bases = itertools.count(4031708)
+
+# The Dutch customer's KvK number (the first one per test gets it).
+NL_KVK_NUMBER = "87654321"
 
 
-def dutch_customer(**overrides):
+def be_enterprise_number(base: int) -> str:
+    """A 10-digit Belgian enterprise number whose last two digits are 97 - base mod 97."""
+    return f"{base:08d}{97 - base % 97:02d}"
+
+
+def _registration_taken(country: str, number: str) -> bool:
+    from licensing.models import Organisation
+
+    return Organisation.objects.filter(country=country, kvk_number=number).exists()
+
+
+def dutch_organisation(**overrides):
+    """A Dutch business; the first one per test has KvK ``NL_KVK_NUMBER``."""
     defaults = {
         "legal_name": "Bakkerij De Gouden Korst B.V.",
-        "kvk_number": "87654321",
         "vat_id": "NL001234567B01",
         "street": "Kerkstraat 1",
         "postcode": "3511 AB",
         "city": "Utrecht",
     }
+    if not _registration_taken("NL", NL_KVK_NUMBER):
+        defaults["kvk_number"] = NL_KVK_NUMBER
+    # Otherwise the factory's own sequence keeps the registration unique.
     return OrganisationFactory(**(defaults | overrides))
 
 
-def belgian_customer(**overrides):
+def belgian_organisation(**overrides):
+    """A Belgian business; the first one per test has ``BE_ENTERPRISE_NUMBER``."""
+    number = BE_ENTERPRISE_NUMBER
+    while _registration_taken("BE", number):
+        number = be_enterprise_number(next(_enterprise_bases))
     defaults = {
         "legal_name": "Boulangerie Van Damme BV",
         "country": "BE",
-        "kvk_number": BE_ENTERPRISE_NUMBER,
-        "vat_id": f"BE{BE_ENTERPRISE_NUMBER}",
+        "kvk_number": number,
+        "vat_id": f"BE{number}",
         "street": "Grote Markt 7",
         "postcode": "1000",
         "city": "Brussel",
     }
     return OrganisationFactory(**(defaults | overrides))
+
+
+def _line_rows(lines) -> list[tuple[str, str, str, Decimal, Decimal]]:
+    rows = []
+    for line in lines:
+        if len(line) == 4:
+            description, code, quantity, price = line
+            unit = DEFAULT_UNIT
+        else:
+            description, code, unit, quantity, price = line
+        rows.append((description, code, unit, Decimal(quantity), Decimal(price)))
+    return rows
 
 
 def make_invoice(
@@ -70,14 +113,12 @@ def make_invoice(
 ) -> Invoice:
     """An issued subscription invoice (a new Dutch customer by default).
 
-    ``fields`` override snapshot fields, e.g. ``seller_name``.
+    ``lines`` take either shape described at ``DEFAULT_UNIT``; ``fields``
+    override snapshot fields, e.g. ``seller_name``.
     """
-    organisation = organisation or dutch_customer()
+    organisation = organisation or dutch_organisation()
     treatment = vat_treatment(buyer_country=organisation.country, buyer_vat_id=organisation.vat_id)
-    rows = [
-        (description, code, unit, Decimal(quantity), Decimal(price))
-        for description, code, unit, quantity, price in lines
-    ]
+    rows = _line_rows(lines)
     amounts = [line_amount(quantity, price) for *_rest, quantity, price in rows]
     result = totals((treatment.category, treatment.rate, amount) for amount in amounts)
     invoice = Invoice.objects.create(
@@ -140,8 +181,9 @@ def make_credit_note(
 ) -> Invoice:
     """A credit note for the whole of ``invoice``, issued five days later.
 
-    Stored with positive amounts as the credit-note service does; ``negative``
-    stores them below zero instead (the books' view). The PDF reads the same.
+    Stored with positive amounts as the credit-note service does (the UBL
+    CreditNote view); ``negative`` stores them below zero instead (the books'
+    view). The renderers must produce the same document from both.
     """
     sign = Decimal(-1) if negative else Decimal(1)
     issue_date = invoice.issue_date + timedelta(days=5)
@@ -191,6 +233,14 @@ def make_credit_note(
         for row in invoice.vat_breakdown.all()
     )
     return credit
+
+
+def fake_pdf() -> bytes:
+    """Enough of a PDF to embed: the UBL renderer only base64-encodes it."""
+    return (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+        b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    )
 
 
 SELLER_FIELDS = (
