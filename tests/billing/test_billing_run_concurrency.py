@@ -8,11 +8,9 @@ nothing sleeps.
 """
 
 import threading
-from collections.abc import Callable
 from datetime import date
 
 import pytest
-from django.db import connection
 
 from billing.models import BillingChunk, BillingRun, Invoice, NumberSeries
 from billing.services import runs
@@ -21,76 +19,14 @@ from billing.services.runs import (
     billing_run_start,
     billing_run_unfinished_chunk_ids,
 )
+from tests.concurrency import WAIT_SECONDS, Worker, hold_after, signal_before
 from tests.factories import make_catalogue
 
 from .builders import agreement_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-WAIT_SECONDS = 10
 JANUARY = date(2027, 1, 1)
-
-
-class Worker:
-    """Runs ``target`` in a thread with its own connection; keeps the result or the error."""
-
-    def __init__(self, target: Callable, wrapper: Callable | None = None):
-        self.target = target
-        self.wrapper = wrapper
-        self.result = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        try:
-            if self.wrapper is None:
-                self.result = self.target()
-            else:
-                with connection.execute_wrapper(self.wrapper):
-                    self.result = self.target()
-        except BaseException as exc:
-            self.error = exc
-        finally:
-            connection.close()
-
-    def start(self) -> "Worker":
-        self.thread.start()
-        return self
-
-    def join(self):
-        self.thread.join(WAIT_SECONDS)
-        assert not self.thread.is_alive(), "thread did not finish in time"
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-
-def hold_after(fragment: str, reached: threading.Event, release: threading.Event):
-    """Runs the first statement containing ``fragment``, then waits inside its transaction."""
-    held = False
-
-    def wrapper(execute, sql, params, many, context):
-        nonlocal held
-        result = execute(sql, params, many, context)
-        if not held and fragment in sql:
-            held = True
-            reached.set()
-            if not release.wait(WAIT_SECONDS):
-                raise TimeoutError("the test never released the first worker")
-        return result
-
-    return wrapper
-
-
-def signal_before(fragments: tuple[str, ...], reached: threading.Event):
-    """Signals just before the first statement containing all ``fragments`` runs (and blocks)."""
-
-    def wrapper(execute, sql, params, many, context):
-        if all(fragment in sql for fragment in fragments):
-            reached.set()
-        return execute(sql, params, many, context)
-
-    return wrapper
 
 
 def assert_one_invoice_each_and_gapless(agreements, run: BillingRun):

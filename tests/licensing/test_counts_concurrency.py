@@ -8,97 +8,35 @@ nothing sleeps.
 """
 
 import threading
-from collections.abc import Callable
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from licensing.models import ChangeSource, CountEvent, LicenceChange
+from tests.concurrency import WAIT_SECONDS, Worker, hold_after, signal_before
 
 from .test_counts_api import body, make_agreement, make_catalogue, make_token, push, quantities
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-# Every wait on another thread is bounded: a broken lock fails the test instead
-# of hanging the suite.
-WAIT_SECONDS = 10
 
 EVENT_INSERT = 'INSERT INTO "licensing_countevent"'
 ROW_LOCK = "FOR UPDATE"
-
-
-class Worker:
-    """Posts one push in a thread with its own connection; keeps the response or the error."""
-
-    def __init__(self, raw_token: str, payload: dict, wrapper: Callable):
-        self.raw_token = raw_token
-        self.payload = payload
-        self.wrapper = wrapper
-        self.response = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        try:
-            with connection.execute_wrapper(self.wrapper):
-                self.response = push(Client(), self.raw_token, self.payload)
-        except BaseException as exc:
-            self.error = exc
-        finally:
-            connection.close()
-
-    def start(self) -> "Worker":
-        self.thread.start()
-        return self
-
-    def join(self):
-        self.thread.join(WAIT_SECONDS)
-        assert not self.thread.is_alive(), "thread did not finish in time"
-        if self.error is not None:
-            raise self.error
-        return self.response
-
-
-def hold_after(fragment: str, reached: threading.Event, release: threading.Event):
-    """Runs the first statement containing ``fragment``, then waits (inside its transaction)."""
-    held = False
-
-    def wrapper(execute, sql, params, many, context):
-        nonlocal held
-        result = execute(sql, params, many, context)
-        if not held and fragment in sql:
-            held = True
-            reached.set()
-            if not release.wait(WAIT_SECONDS):
-                raise TimeoutError("the test never released the first request")
-        return result
-
-    return wrapper
-
-
-def signal_before(fragment: str, reached: threading.Event):
-    """Signals just before the first statement containing ``fragment`` runs (and may block)."""
-
-    def wrapper(execute, sql, params, many, context):
-        if fragment in sql:
-            reached.set()
-        return execute(sql, params, many, context)
-
-    return wrapper
 
 
 def race(raw_token, first_payload, second_payload, *, hold_first_after, second_signals_before):
     """The first request stops after a statement; the second runs until it reaches another."""
     first_reached, second_reached = threading.Event(), threading.Event()
     first = Worker(
-        raw_token, first_payload, hold_after(hold_first_after, first_reached, second_reached)
+        lambda: push(Client(), raw_token, first_payload),
+        hold_after(hold_first_after, first_reached, second_reached),
     )
     first.start()
     try:
         assert first_reached.wait(WAIT_SECONDS), "the first request never got there"
         second = Worker(
-            raw_token, second_payload, signal_before(second_signals_before, second_reached)
+            lambda: push(Client(), raw_token, second_payload),
+            signal_before(second_signals_before, second_reached),
         )
         second.start()
         assert second_reached.wait(WAIT_SECONDS), "the second request never got there"

@@ -11,7 +11,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.utils import timezone
 from stdnum.nl import btw as nl_btw
 
 from afas_sb import clock
@@ -348,7 +347,7 @@ class Command(BaseCommand):
         price_list, created = PriceList.objects.get_or_create(
             valid_from=date(2026, 1, 1),
             status=PriceList.Status.APPROVED,
-            defaults={"name": "Prijslijst 2026", "approved_at": timezone.now()},
+            defaults={"name": "Prijslijst 2026", "approved_at": clock.now()},
         )
         if created:
             Price.objects.bulk_create(
@@ -366,7 +365,7 @@ class Command(BaseCommand):
                     "summary": summary,
                     "full_text": f"Algemene voorwaarden AFAS SB, versie {number}.\n\n{summary}",
                     "is_major": major,
-                    "published_at": timezone.now(),
+                    "published_at": clock.now(),
                 },
             )
 
