@@ -134,6 +134,21 @@ def is_sepa_business_day(day: date) -> bool:
     return TARGET2.is_business_day(day)
 
 
+def sepa_business_day_on_or_after(day: date) -> date:
+    """``day`` itself when TARGET2 is open, else the next day it is (a debit's collection date)."""
+    return TARGET2.on_or_after(day)
+
+
+def add_sepa_business_days(day: date, count: int) -> date:
+    """The TARGET2 business day ``count`` business days after ``day``."""
+    return TARGET2.add(day, count)
+
+
+def sepa_business_days_before(day: date, count: int) -> date:
+    """The TARGET2 business day ``count`` business days before ``day`` (a batch's cut-off)."""
+    return TARGET2.before(day, count)
+
+
 # --- Months ----------------------------------------------------------------------
 
 

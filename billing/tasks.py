@@ -26,3 +26,8 @@ def billing_chunk_process(self, chunk_id: int) -> str:
     if retry and self.request.retries < self.max_retries:
         raise self.retry(countdown=CHUNK_RETRY_BASE_SECONDS * 2**self.request.retries)
     return outcome.result
+
+
+# Celery's autodiscovery imports only ``<app>.tasks``: the tasks kept in their own
+# modules are registered by importing them here, so beat's names resolve in a worker.
+from . import delivery_tasks, notice_tasks  # noqa: E402, F401

@@ -215,15 +215,21 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Hourly re-run: retries actions that failed and catches up days missed
     # while beat or the workers were down. A no-op when the day is complete.
+    "calendar-hourly-catch-up": {
+        "task": "afas_sb.scheduler.tasks.calendar_tick",
+        "schedule": crontab(minute=45),
+    },
     # Every 5 minutes: send due invoice deliveries, and retry what an SMTP or
     # access-point outage held back (R10). Delivery state lives in the database.
     "invoice-deliveries-sweep": {
         "task": "billing.delivery_tasks.invoice_deliveries_sweep",
         "schedule": crontab(minute="*/5"),
     },
-    "calendar-hourly-catch-up": {
-        "task": "afas_sb.scheduler.tasks.calendar_tick",
-        "schedule": crontab(minute=45),
+    # Every 5 minutes: collection e-mails (debit pre-notifications, failed
+    # debits, pay-by-transfer requests) still waiting to be sent (R12).
+    "collection-notices-sweep": {
+        "task": "billing.notice_tasks.collection_notices_sweep",
+        "schedule": crontab(minute="*/5"),
     },
 }
 
@@ -338,3 +344,20 @@ INVOICE_DELIVERY_MAX_ATTEMPTS = env.int("INVOICE_DELIVERY_MAX_ATTEMPTS", default
 # SEPA creditor identifier (incassant-ID) on mandates and direct debits (R12);
 # production sets the vendor's real one.
 SEPA_CREDITOR_ID = env("SEPA_CREDITOR_ID", default="NL69ZZZ123456780000")
+# Direct debits (R12): the batch is made this many TARGET2 days before the
+# collection date (the bank's cut-off: D-1 under the SEPA Core rulebook, D-2 at
+# some banks).
+SEPA_DEBIT_LEAD_DAYS = env.int("SEPA_DEBIT_LEAD_DAYS", default=1)
+# Re-presentments after an AM04 (insufficient funds) return; MS03 gets at most one.
+SEPA_MAX_REPRESENTMENTS = env.int("SEPA_MAX_REPRESENTMENTS", default=2)
+# Calendar days between a return and the next attempt (moved to a TARGET2 day),
+# so the attempts spread over the month.
+SEPA_REPRESENT_AFTER_DAYS = env.int("SEPA_REPRESENT_AFTER_DAYS", default=7)
+# Where new pain.008 batches are handed to the bank: "outbox" writes them to
+# SEPA_OUTBOX_DIR (MEDIA_ROOT/sepa-outbox when empty) for the bank connector
+# (EBICS client) to pick up and marks them submitted; "manual" leaves them for
+# staff to download and mark submitted in admin.
+SEPA_SUBMISSION = env("SEPA_SUBMISSION", default="outbox")
+SEPA_OUTBOX_DIR = env("SEPA_OUTBOX_DIR", default="")
+# Largest bank file accepted (a 100 000-entry camt.053 is about 126 MB).
+BANK_FILE_MAX_BYTES = env.int("BANK_FILE_MAX_BYTES", default=256 * 1024 * 1024)

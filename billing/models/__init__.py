@@ -1,3 +1,12 @@
+from .collections import (
+    BankFileImport,
+    BankTransaction,
+    CollectionNotice,
+    DebitBatch,
+    DirectDebit,
+    Payment,
+    SequenceType,
+)
 from .delivery import InvoiceDelivery
 from .indexation import IndexationRound
 from .invoices import Invoice, InvoiceDocument, InvoiceLine, InvoiceVat, NumberSeries
@@ -5,8 +14,13 @@ from .mandates import Mandate
 from .runs import BillingChunk, BillingRun
 
 __all__ = [
+    "BankFileImport",
+    "BankTransaction",
     "BillingChunk",
     "BillingRun",
+    "CollectionNotice",
+    "DebitBatch",
+    "DirectDebit",
     "IndexationRound",
     "Invoice",
     "InvoiceDelivery",
@@ -15,4 +29,6 @@ __all__ = [
     "InvoiceVat",
     "Mandate",
     "NumberSeries",
+    "Payment",
+    "SequenceType",
 ]

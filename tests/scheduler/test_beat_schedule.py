@@ -10,6 +10,8 @@ def test_r33_beat_runs_the_calendar_nightly_and_hourly_in_amsterdam_time():
 
     assert nightly["schedule"] == crontab(hour=0, minute=30)
     assert settings.CELERY_TIMEZONE == "Europe/Amsterdam"
+    # What a worker does at start: autodiscovery imports every app's tasks module.
+    app.loader.import_default_modules()
     for entry in entries.values():
         assert entry["task"] in app.tasks, f"{entry['task']} is not a registered task"
 
