@@ -40,10 +40,9 @@ from billing.delivery.base import (
     transport_for,
 )
 from billing.documents.base import document_store
-from billing.documents.pdf import PdfRenderer
-from billing.documents.ubl import UblRenderer
 from billing.models import Invoice, InvoiceDelivery
 from billing.services.indexation import billing_contacts
+from billing.services.payment_terms import invoice_renderers
 
 logger = logging.getLogger(__name__)
 
@@ -221,8 +220,9 @@ def delivery_send(*, delivery_id: int) -> str:
 
 def _parcel(delivery: InvoiceDelivery, invoice: Invoice) -> Parcel:
     # The PDF first: the UBL embeds the stored PDF.
-    pdf = document_store(invoice=invoice, renderer=PdfRenderer())
-    ubl = document_store(invoice=invoice, renderer=UblRenderer())
+    pdf_renderer, ubl_renderer = invoice_renderers()
+    pdf = document_store(invoice=invoice, renderer=pdf_renderer)
+    ubl = document_store(invoice=invoice, renderer=ubl_renderer)
     if delivery.channel == Channel.EMAIL:
         contacts = billing_contacts(organisation_ids=[invoice.organisation_id])
         recipients = tuple(_email_recipients(invoice, contacts))

@@ -75,6 +75,7 @@ from licensing.selectors import price_list_on
 from .. import vat
 from ..models import Invoice, InvoiceLine, InvoiceVat
 from ..selectors import BillableAgreement, BillableLine, Buyer, agreements_to_invoice
+from .debits import debits_plan_for_invoices
 from .numbering import series_for, take_numbers
 
 # Dutch month names, fixed here rather than taken from the active locale: the text
@@ -309,6 +310,9 @@ def drafts_store(drafts: Sequence[Draft]) -> list[Issued]:
         draft.invoice["created_at"] = now
     store = _store_with_copy if connection.vendor == "postgresql" else _store_with_bulk_create
     pks = store(drafts)
+    # R12: a subscription invoice of a customer with a mandate is collected; the
+    # debit exists before the documents are rendered, so they can announce it.
+    debits_plan_for_invoices(invoice_ids=pks)
     issued = [Issued(pk, draft.invoice["number"]) for pk, draft in zip(pks, drafts, strict=True)]
     # Every issued document is delivered (R10): a pending delivery is recorded once
     # the invoices exist, and the 5-minute sweep sends it.

@@ -12,8 +12,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.documents.base import document_store
-from billing.documents.pdf import PdfRenderer
 from billing.models import Invoice
+from billing.services.payment_terms import invoice_renderers
 
 FORMATS = ("pdf", "ubl")
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
             raise CommandError(f"Factuur {number} bestaat niet.")
 
         # The UBL embeds the stored PDF, so the PDF is always stored first.
-        document = document_store(invoice=invoice, renderer=PdfRenderer())
+        document = document_store(invoice=invoice, renderer=invoice_renderers()[0])
         if ubl_renderer is not None:
             document = document_store(invoice=invoice, renderer=ubl_renderer)
 
@@ -57,10 +57,10 @@ class Command(BaseCommand):
 
 def _ubl_renderer():
     try:
-        from billing.documents.ubl import UblRenderer
+        import billing.documents.ubl  # noqa: F401
     except ImportError:
         raise CommandError("UBL is nog niet beschikbaar.") from None
-    return UblRenderer()
+    return invoice_renderers()[1]
 
 
 def _writable_target(output: str) -> Path:
