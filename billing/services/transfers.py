@@ -1,0 +1,309 @@
+"""Incoming transfers: which invoices a credit booking pays, and the staff queue (R12).
+
+A transfer is matched, in this order:
+
+1. by payment reference: invoice numbers (``2027-000123``; also written
+   ``2027000123``, ``2027 000123`` or ``2027/000123``) in the structured
+   reference or the remittance text. The amount goes to those invoices in the
+   order they are named, each up to what it still owes; what is left goes on the
+   last one (an over-payment, shown as a negative balance). A reference to an
+   invoice that is already paid still counts: paying twice is the customer's
+   over-payment, not an unknown transfer.
+2. by amount and name: exactly one open invoice that owes exactly the amount and
+   whose buyer is the payer, names compared without case, accents,
+   punctuation and legal forms (B.V., N.V., V.O.F., ...).
+3. otherwise the booking waits in the staff queue (state "unmatched"), where
+   ``bank_transaction_match`` books it on an invoice or
+   ``bank_transaction_ignore`` puts it aside with a note.
+
+We do not issue structured (16-digit) Dutch payment references: the invoice
+number is the payment reference printed on the invoice.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db import transaction as db
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from afas_sb import clock
+from afas_sb.audit.services import actor_kind_for, audit_record
+from afas_sb.errors import DomainError
+from afas_sb.money import quantize
+
+from ..bankfiles import CREDIT
+from ..models import BankTransaction, Invoice, Payment
+from .ledger import ZERO, invoice_balance, invoice_lock, payment_record
+from .settlement import Outcome, SettlementBook, batched, scheduled_debits_follow_balance
+
+# An invoice number "2027-000123" as people type it; not inside a longer number,
+# and not the tail of a credit note number ("C2027-000004").
+_INVOICE_NUMBER = re.compile(r"(?<![0-9Cc])(20\d{2})[-/. ]?(\d{6})(?!\d)")
+_LEGAL_FORMS = frozenset(
+    {"bv", "nv", "vof", "cv", "bvba", "vzw", "gmbh", "ltd", "sa", "sarl", "ev", "ug"}
+)
+
+
+def invoice_numbers_in(*texts: str | None) -> list[str]:
+    """The invoice numbers named in ``texts``, in order of appearance, each once."""
+    found: list[str] = []
+    for text in texts:
+        for match in _INVOICE_NUMBER.finditer(text or ""):
+            number = f"{match.group(1)}-{match.group(2)}"
+            if number not in found:
+                found.append(number)
+    return found
+
+
+def normalise_name(name: str | None) -> str:
+    """'Bakkerij De Gouden Korst B.V.' and 'BAKKERIJ DE GOUDEN KORST BV' are the same payer."""
+    text = unicodedata.normalize("NFKD", name or "").casefold()
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    tokens = re.sub(r"[\W_]+", " ", text).split()
+    # "b v" (from "B.V.") and "v o f" become "bv" and "vof": join runs of single letters.
+    merged: list[str] = []
+    run = ""
+    for token in tokens:
+        if len(token) == 1 and token.isalpha():
+            run += token
+            continue
+        if run:
+            merged.append(run)
+            run = ""
+        merged.append(token)
+    if run:
+        merged.append(run)
+    return " ".join(token for token in merged if token not in _LEGAL_FORMS)
+
+
+@dataclass(frozen=True)
+class TransferLine:
+    key: str
+    amount: Decimal
+    name: str | None
+    texts: tuple[str | None, ...]
+
+
+class TransferMatcher:
+    """Finds the invoices a chunk's transfers may pay, in a few queries for the whole chunk."""
+
+    def __init__(self, lines: Iterable[TransferLine]):
+        self.lines = {line.key: line for line in lines}
+        self.numbers = {key: invoice_numbers_in(*line.texts) for key, line in self.lines.items()}
+        self.by_number: dict[str, int] = {}
+        self.by_name: dict[str, list[int]] = defaultdict(list)
+
+    def prepare(self) -> set[int]:
+        """The invoice ids to lock before ``settle``."""
+        wanted = {n for numbers in self.numbers.values() for n in numbers}
+        for part in batched(wanted):
+            rows = (
+                Invoice.objects.filter(number__in=part, kind=Invoice.Kind.INVOICE)
+                .exclude(status=Invoice.Status.CREDITED)
+                .values_list("pk", "number")
+            )
+            self.by_number.update({number: pk for pk, number in rows})
+        by_name = [
+            line
+            for key, line in self.lines.items()
+            if line.name and not any(n in self.by_number for n in self.numbers[key])
+        ]
+        if by_name:
+            self._candidates(by_name)
+        return set(self.by_number.values()) | {pk for ids in self.by_name.values() for pk in ids}
+
+    def _candidates(self, lines: list[TransferLine]) -> None:
+        """Open invoices of the payers' names that may owe one of the amounts.
+
+        Either the gross total is the amount (nothing paid or credited yet), or
+        something was paid or credited (the balance is checked under the lock).
+        """
+        names = {normalise_name(line.name) for line in lines} - {""}
+        if not names:
+            return
+        open_invoices = Invoice.objects.filter(
+            kind=Invoice.Kind.INVOICE, status=Invoice.Status.OPEN
+        )
+        amounts = {line.amount for line in lines}
+        moved = Q(pk__in=Payment.objects.values("invoice_id")) | Q(
+            pk__in=Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE).values(
+                "credited_invoice_id"
+            )
+        )
+        rows = set()
+        for part in batched(amounts):
+            rows.update(open_invoices.filter(gross_total__in=part).values_list("pk", "buyer_name"))
+        rows.update(open_invoices.filter(moved).values_list("pk", "buyer_name"))
+        for pk, buyer_name in sorted(rows):
+            name = normalise_name(buyer_name)
+            if name in names:
+                self.by_name[name].append(pk)
+
+    def settle(
+        self, book: SettlementBook, *, key: str, on: date, bank_transaction_id: int
+    ) -> Outcome:
+        """Book the transfer ``key`` on its invoices in ``book``, or leave it unmatched."""
+        line = self.lines[key]
+        referenced = [self.by_number[n] for n in self.numbers[key] if n in self.by_number]
+        if referenced:
+            allocations = allocate(line.amount, referenced, book.owed)
+            for invoice_id, part in allocations:
+                book.record(
+                    invoice_id=invoice_id,
+                    kind=Payment.Kind.TRANSFER,
+                    amount=part,
+                    booked_on=on,
+                    bank_transaction_id=bank_transaction_id,
+                )
+            numbers = ", ".join(book.invoices[pk].number for pk, _part in allocations)
+            return Outcome(
+                "transfers_matched",
+                invoice_id=allocations[-1][0],
+                note=_("Gekoppeld op betalingskenmerk: %(numbers)s.") % {"numbers": numbers},
+            )
+        name = normalise_name(line.name)
+        matches = [pk for pk in self.by_name.get(name, ()) if book.owed[pk] == line.amount]
+        if len(matches) == 1:
+            book.record(
+                invoice_id=matches[0],
+                kind=Payment.Kind.TRANSFER,
+                amount=line.amount,
+                booked_on=on,
+                bank_transaction_id=bank_transaction_id,
+            )
+            return Outcome(
+                "transfers_matched",
+                invoice_id=matches[0],
+                note=_("Gekoppeld op bedrag en naam: %(number)s.")
+                % {"number": book.invoices[matches[0]].number},
+            )
+        if matches:
+            note = _("Meerdere openstaande facturen met dit bedrag en deze naam.")
+        else:
+            note = _("Geen factuur gevonden op kenmerk, bedrag of naam.")
+        return Outcome("unmatched", note=note, unmatched=True)
+
+
+def allocate(amount: Decimal, invoice_ids: list[int], owed: dict[int, Decimal]) -> list:
+    """[(invoice id, part)]: in order, each up to what it owes; the rest on the last one paid.
+
+    When none of them owes anything the whole amount goes on the last one named
+    (the customer paid twice: an over-payment, visible as a negative balance).
+    """
+    remaining = quantize(amount)
+    allocations: list[list] = []
+    for invoice_id in invoice_ids:
+        if remaining <= ZERO:
+            break
+        if owed[invoice_id] <= ZERO:
+            continue
+        part = min(remaining, owed[invoice_id])
+        allocations.append([invoice_id, part])
+        remaining -= part
+    if not allocations:
+        return [(invoice_ids[-1], remaining)]
+    allocations[-1][1] += remaining
+    return [(invoice_id, part) for invoice_id, part in allocations]
+
+
+# --- the staff queue ------------------------------------------------------------------
+
+
+def _locked_unmatched(transaction: BankTransaction) -> BankTransaction:
+    locked = BankTransaction.objects.select_for_update().get(pk=transaction.pk)
+    if locked.state != BankTransaction.State.UNMATCHED:
+        raise DomainError(
+            _("Deze banktransactie is al verwerkt (%(state)s); alleen een niet-gekoppelde kan.")
+            % {"state": locked.get_state_display().lower()},
+            code="bank_transaction_not_unmatched",
+        )
+    return locked
+
+
+def bank_transaction_match(
+    *, transaction: BankTransaction, invoice: Invoice, user, amount: Decimal | None = None
+) -> Payment:
+    """Staff books an unmatched incoming payment on an invoice (all of it, or ``amount``)."""
+    with db.atomic():
+        invoice = invoice_lock(invoice.pk)
+        bank_transaction = _locked_unmatched(transaction)
+        if bank_transaction.credit_debit != CREDIT:
+            raise DomainError(
+                _("Alleen een bijschrijving kan aan een factuur worden gekoppeld."),
+                code="bank_transaction_not_credit",
+            )
+        if invoice.kind != Invoice.Kind.INVOICE:
+            raise DomainError(
+                _("Een betaling hoort bij een factuur, niet bij een creditnota."),
+                code="invoice_is_credit_note",
+            )
+        if invoice.status == Invoice.Status.CREDITED:
+            raise DomainError(
+                _("Factuur %(number)s is gecrediteerd; boek de betaling niet hierop.")
+                % {"number": invoice.number},
+                code="invoice_credited",
+            )
+        amount = bank_transaction.amount if amount is None else quantize(amount)
+        if amount <= ZERO or amount > bank_transaction.amount:
+            raise DomainError(
+                _("Het bedrag moet groter zijn dan nul en hooguit %(max)s (het ontvangen bedrag).")
+                % {"max": bank_transaction.amount},
+                code="amount_invalid",
+            )
+        payment = payment_record(
+            invoice=invoice,
+            kind=Payment.Kind.TRANSFER,
+            amount=amount,
+            booked_on=bank_transaction.booking_date or clock.today(),
+            bank_transaction=bank_transaction,
+            recorded_by=user,
+        )
+        bank_transaction.state = BankTransaction.State.MATCHED
+        bank_transaction.invoice = invoice
+        bank_transaction.matched_by = user if user is not None and user.pk else None
+        bank_transaction.matched_at = clock.now()
+        bank_transaction.save(update_fields=["state", "invoice", "matched_by", "matched_at"])
+        scheduled_debits_follow_balance(owed={invoice.pk: invoice_balance(invoice).owed}, user=user)
+        audit_record(
+            action="bank_transaction.matched",
+            actor_kind=actor_kind_for(user),
+            actor_user=user,
+            organisation_id=invoice.organisation_id,
+            target=bank_transaction,
+            reason=_("Handmatig gekoppeld aan factuur %(number)s") % {"number": invoice.number},
+            data={"invoice": invoice.number, "amount": str(amount)},
+        )
+    return payment
+
+
+def bank_transaction_ignore(*, transaction: BankTransaction, user, note: str) -> BankTransaction:
+    """Staff puts an unmatched booking aside (not ours, refunded, ...) with a note why."""
+    note = " ".join((note or "").split())
+    if not note:
+        raise DomainError(
+            _("Geef een toelichting waarom deze transactie wordt genegeerd."), code="note_missing"
+        )
+    with db.atomic():
+        bank_transaction = _locked_unmatched(transaction)
+        bank_transaction.state = BankTransaction.State.IGNORED
+        bank_transaction.note = note[:255]
+        bank_transaction.matched_by = user if user is not None and user.pk else None
+        bank_transaction.matched_at = clock.now()
+        bank_transaction.save(update_fields=["state", "note", "matched_by", "matched_at"])
+        audit_record(
+            action="bank_transaction.ignored",
+            actor_kind=actor_kind_for(user),
+            actor_user=user,
+            target=bank_transaction,
+            reason=note,
+            data={"amount": str(bank_transaction.amount)},
+        )
+    return bank_transaction
