@@ -7,12 +7,14 @@ PostgreSQL only. Uses a dedicated database (created and migrated when
 missing; its data is wiped at the start). It then
 
 1. builds N agreements with 3–5 licence lines each (about 10 % Belgian
-   businesses with reverse charge) with bulk inserts, not the services;
+   businesses with reverse charge) with bulk inserts, not the services; each
+   customer is an entrepreneur billed directly, so it first gets a direct debit
+   mandate (R12), and the run plans a debit for every invoice;
 2. times the billing run in this process: ``billing_run_start`` and every chunk
    through ``billing_chunk_process``, one after the other;
 3. wipes the invoices and times the same run with ``--workers`` processes
    taking chunks in parallel (what Celery workers do);
-4. times a raw ``COPY`` of the same invoice, line and VAT rows (as Python
+4. times a raw ``COPY`` of the same invoice, line, VAT and debit rows (as Python
    tuples, through psycopg's ``write_row``) into scratch tables shaped like the
    real ones, indexes included: the floor for writing these rows at all;
 
@@ -83,7 +85,7 @@ def wipe(*, invoices_only: bool = False) -> None:
     tables = ["billing_numberseries", "billing_billingrun", "billing_invoice", "audit_auditevent"]
     if not invoices_only:
         tables += ["licensing_organisation", "licensing_pricelist", "licensing_component"]
-        tables += ["licensing_product", "bench_invoice", "bench_line", "bench_vat"]
+        tables += ["licensing_product", "bench_invoice", "bench_line", "bench_vat", "bench_debit"]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY(%s)",
@@ -94,10 +96,16 @@ def wipe(*, invoices_only: bool = False) -> None:
             cursor.execute(f"TRUNCATE {', '.join(existing)} RESTART IDENTITY CASCADE")
 
 
+# Checksum-valid demo accounts: a mandate's IBAN need not be unique, only valid.
+MANDATE_IBANS = {"NL": ("NL91ABNA0417164300", "ABNANL2A"), "BE": ("BE71096123456769", "GKCCBEBB")}
+
+
 def build(count: int, seed: int) -> None:
-    """N organisations, each with one agreement of 3–5 lines, in bulk."""
+    """N organisations, each with a mandate and one agreement of 3–5 lines, in bulk."""
     from django.db import connection
 
+    from afas_sb import clock
+    from billing.models import Mandate
     from licensing.models import (
         Agreement,
         Component,
@@ -147,6 +155,21 @@ def build(count: int, seed: int) -> None:
                 )
             )
         organisations = Organisation.objects.bulk_create(organisations)
+        # R12: agreement_create refuses a direct customer without a mandate; these
+        # bulk inserts bypass it, so they keep the rule themselves.
+        now = clock.now()
+        Mandate.objects.bulk_create(
+            Mandate(
+                organisation=organisation,
+                reference=f"SB-{organisation.pk}-1",
+                account_holder=organisation.legal_name,
+                iban=MANDATE_IBANS[organisation.country][0],
+                bic=MANDATE_IBANS[organisation.country][1],
+                signed_at=now,
+                mandate_text="Doorlopende machtiging SEPA (benchmark)",
+            )
+            for organisation in organisations
+        )
         agreements = Agreement.objects.bulk_create(
             Agreement(
                 number=f"SB{offset + i:08d}",
@@ -249,14 +272,15 @@ def chunk_memory() -> int:
     return peak
 
 
-def raw_copy_floor() -> tuple[float, int, int, int]:
-    """Seconds to COPY the run's invoice, line and VAT rows into look-alike scratch tables."""
+def raw_copy_floor() -> tuple[float, int, int, int, int]:
+    """Seconds to COPY the run's invoice, line, VAT and debit rows into look-alike scratch tables."""
     from django.db import connection
 
     pairs = [
         ("bench_invoice", "billing_invoice"),
         ("bench_line", "billing_invoiceline"),
         ("bench_vat", "billing_invoicevat"),
+        ("bench_debit", "billing_directdebit"),
     ]
     data = {}
     with connection.cursor() as cursor:
@@ -305,7 +329,8 @@ def main():
     parallel, worker_rss = run_parallel(args.workers)
     assert Invoice.objects.count() == args.agreements
     # The floor writes the rows the parallel run wrote, into scratch tables.
-    copy_seconds, invoice_rows, line_rows, vat_rows = raw_copy_floor()
+    copy_seconds, invoice_rows, line_rows, vat_rows, debit_rows = raw_copy_floor()
+    assert debit_rows == args.agreements, debit_rows  # R12: every invoice is collected
     chunk_peak = chunk_memory()
 
     best = min(sequential, parallel)
@@ -318,8 +343,9 @@ def main():
         f"run, {args.workers} processes         {parallel:8.1f} s  "
         f"{invoices / parallel:10,.0f} invoices/s"
     )
-    # COPY statements bypass Django's execute wrappers: three per chunk (invoices, lines, VAT).
-    print(f"queries per chunk        {queries / chunks:8.1f}  (+ 3 COPY on PostgreSQL)")
+    # COPY statements bypass Django's execute wrappers: four per chunk (invoices, lines, VAT,
+    # debits).
+    print(f"queries per chunk        {queries / chunks:8.1f}  (+ 4 COPY on PostgreSQL)")
     print(
         f"peak memory              {peak_rss_mib:8.0f} MiB RSS (1 process); "
         f"{worker_rss / 1024:.0f} MiB per worker; "
@@ -327,7 +353,8 @@ def main():
     )
     print(
         f"raw COPY floor           {copy_seconds:8.1f} s  "
-        f"({invoice_rows:,} invoices, {line_rows:,} lines, {vat_rows:,} VAT rows)"
+        f"({invoice_rows:,} invoices, {line_rows:,} lines, {vat_rows:,} VAT rows, "
+        f"{debit_rows:,} debits)"
     )
     print(f"ratio run/raw            {best / copy_seconds:8.1f}x  (best run)")
 

@@ -7,6 +7,17 @@ class BillingConfig(AppConfig):
     verbose_name = _("Facturatie")
 
     def ready(self):
+        from licensing.hooks import register_agreement_start_check
+
         # Registers the billing calendar: invoicing on the 1st, first invoices daily,
-        # and the September indexation mailing.
-        from . import calendar_actions, delivery_calendar, indexation_calendar  # noqa: F401
+        # the September indexation mailing, and direct debits daily.
+        from . import (  # noqa: F401
+            calendar_actions,
+            debits_calendar,
+            delivery_calendar,
+            indexation_calendar,
+        )
+        from .services.mandates import require_mandate_for_agreement
+
+        # R12: a direct customer's agreement starts only with an active mandate.
+        register_agreement_start_check(require_mandate_for_agreement)

@@ -100,3 +100,30 @@ def make_catalogue(*, valid_from=None, prices=None):
         for code, _name, _kind, _unit, price in rows
     )
     return components
+
+
+DEFAULT_MANDATE_IBAN = "NL18RABO0123459876"  # valid checksum; BIC RABONL2U
+
+
+def give_mandate(organisation, iban=DEFAULT_MANDATE_IBAN):
+    """A signed direct debit mandate through the real service (R12: a direct customer needs one
+    before its agreement starts). The same IBAN again returns the active mandate."""
+    from billing.services.mandates import mandate_sign
+
+    return mandate_sign(
+        organisation=organisation,
+        account_holder=organisation.legal_name[:70],
+        iban=iban,
+        accepted=True,
+        user=None,
+        ip=None,
+    )
+
+
+def mandate_if_required(organisation):
+    """give_mandate only for a direct entrepreneur without an active mandate (R12)."""
+    from billing.services.mandates import mandate_required_but_missing
+
+    if mandate_required_but_missing(organisation=organisation):
+        return give_mandate(organisation)
+    return None

@@ -22,7 +22,7 @@ from afas_sb import clock
 from afas_sb.audit.models import ActorKind
 from afas_sb.audit.services import actor_kind_for, audit_record
 from afas_sb.errors import DomainError
-from licensing.models import Organisation
+from licensing.models import Agreement, Organisation
 
 from ..models.mandates import Mandate, mask_iban
 
@@ -130,6 +130,29 @@ def mandate_required_but_missing(*, organisation: Organisation) -> bool:
             organisation=organisation, status=Mandate.Status.ACTIVE
         ).exists()
     )
+
+
+def require_mandate_for_agreement(*, organisation: Organisation) -> None:
+    """R12: a direct customer's agreement starts only with an active mandate.
+
+    Registered with licensing in BillingConfig.ready(); agreement_create calls it
+    under the organisation's row lock.
+    """
+    if mandate_required_but_missing(organisation=organisation):
+        raise DomainError(
+            _(
+                "Een ondernemer die zelf betaalt, betaalt via automatische incasso: geef eerst "
+                "een incassomachtiging af (Betaalgegevens) voordat de licentie ingaat."
+            ),
+            code="mandate_required",
+        )
+
+
+def _has_live_agreement(organisation: Organisation) -> bool:
+    return Agreement.objects.filter(
+        organisation=organisation,
+        status__in=[Agreement.Status.ACTIVE, Agreement.Status.TERMINATING],
+    ).exists()
 
 
 # --- Validation ----------------------------------------------------------------------
@@ -258,8 +281,21 @@ def mandate_sign(
     return mandate
 
 
-def mandate_revoke(*, mandate: Mandate, actor=None, reason: str = "") -> Mandate:
-    """The customer (or staff on its behalf) withdraws the mandate; no more debits on it."""
+def mandate_revoke(
+    *,
+    mandate: Mandate,
+    actor=None,
+    reason: str = "",
+    allow_without_replacement: bool = False,
+) -> Mandate:
+    """The customer (or staff on its behalf) withdraws the mandate; no more debits on it.
+
+    R12: a direct customer with a live agreement pays by direct debit, so its
+    active mandate is not withdrawn without a new one; it changes account by
+    signing a new mandate, which replaces this one. Staff may still revoke with
+    ``allow_without_replacement=True`` (e.g. a legal or fraud case).
+    """
+    check = None if allow_without_replacement else _refuse_revoke_while_debit_required
     return _mandate_end(
         mandate=mandate,
         status=Mandate.Status.REVOKED,
@@ -267,7 +303,20 @@ def mandate_revoke(*, mandate: Mandate, actor=None, reason: str = "") -> Mandate
         actor_kind=actor_kind_for(actor) if actor is not None else ActorKind.SYSTEM,
         actor=actor,
         reason=reason or _("Incassomachtiging ingetrokken"),
+        check=check,
     )
+
+
+def _refuse_revoke_while_debit_required(organisation: Organisation) -> None:
+    if direct_customer_needs_mandate(organisation) and _has_live_agreement(organisation):
+        raise DomainError(
+            _(
+                "Een ondernemer die zelf betaalt, betaalt via automatische incasso zolang de "
+                "licentie loopt. Wil je een andere rekening gebruiken? Geef dan een nieuwe "
+                "machtiging af; die vervangt deze."
+            ),
+            code="mandate_needed",
+        )
 
 
 def mandate_invalidate(*, mandate: Mandate, reason_code: str, actor=None) -> Mandate:
@@ -305,14 +354,17 @@ def mandate_record_collection(*, mandate: Mandate, collected_at=None) -> Mandate
 
 
 def _mandate_end(
-    *, mandate, status, action, actor_kind, actor, reason, invalid_reason=""
+    *, mandate, status, action, actor_kind, actor, reason, invalid_reason="", check=None
 ) -> Mandate:
+    """``check(organisation)`` may refuse with a DomainError, seeing the locked state."""
     with transaction.atomic():
-        Organisation.objects.select_for_update().get(pk=mandate.organisation_id)
+        organisation = Organisation.objects.select_for_update().get(pk=mandate.organisation_id)
         mandate = Mandate.objects.select_for_update().get(pk=mandate.pk)
         # Only the active mandate ends; a replaced, revoked or invalid one stays as it is.
         if mandate.status != Mandate.Status.ACTIVE:
             return mandate
+        if check is not None:
+            check(organisation)
         mandate.status = status
         mandate.ended_at = clock.now()
         fields = ["status", "ended_at"]

@@ -12,6 +12,7 @@ from afas_sb.audit.models import ActorKind
 from afas_sb.audit.services import audit_record
 from afas_sb.errors import Conflict, DomainError
 
+from ..hooks import run_agreement_start_checks
 from ..models import Agreement, ChangeSource, Component, LicenceChange, LicenceLine, Organisation
 from ..selectors import current_terms_version
 
@@ -48,6 +49,8 @@ def agreement_create(
                 _("%(org)s heeft al een lopende overeenkomst.") % {"org": organisation.legal_name},
                 code="agreement_exists",
             )
+        # E.g. R12: a direct customer first gives a direct debit mandate (billing registers that).
+        run_agreement_start_checks(organisation=organisation)
         if terms_version is None:
             # The newest published terms always apply (§1.2), also to a back-dated start.
             terms_version = current_terms_version(on=max(start_date, clock.today()))

@@ -12,7 +12,7 @@ from billing.services.runs import (
 )
 from licensing.models import Agreement, Organisation
 from licensing.services.agreements import agreement_create
-from tests.factories import FirmFactory, OrganisationFactory
+from tests.factories import FirmFactory, OrganisationFactory, mandate_if_required
 
 BELGIAN_VAT_ID = "BE0403170701"
 
@@ -49,10 +49,15 @@ def agreement_for(
     end: date | None = None,
     **quantities: int,
 ) -> Agreement:
-    """An agreement through agreement_create; quantities by component code (default 1 base, 2 users)."""
+    """An agreement through agreement_create; quantities by component code (default 1 base, 2 users).
+
+    A direct entrepreneur without a mandate first gets one (R12: no agreement without it).
+    """
     quantities = quantities or {"base": 1, "users": 2}
+    organisation = organisation or OrganisationFactory()
+    mandate_if_required(organisation)
     return agreement_create(
-        organisation=organisation or OrganisationFactory(),
+        organisation=organisation,
         start_date=start,
         end_date=end,
         quantities={catalogue[code]: quantity for code, quantity in quantities.items()},

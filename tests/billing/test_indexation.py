@@ -46,7 +46,14 @@ from licensing.services.agreements import agreement_create
 from portal import urls as portal_urls
 from portal.models import Membership, Role
 from portal.tenancy import PERMISSIONS
-from tests.factories import MembershipFactory, OrganisationFactory, UserFactory, make_catalogue
+from tests.factories import (
+    MembershipFactory,
+    OrganisationFactory,
+    UserFactory,
+    give_mandate,
+    make_catalogue,
+    mandate_if_required,
+)
 
 # Until portal/urls.py includes portal.urls_indexation and billing/admin/__init__.py
 # imports billing.admin.indexation, these tests route through this module: the
@@ -104,8 +111,10 @@ def approved_round(staff_user, cpi="3.20", year=2027):
 
 
 def licence(catalogue, organisation=None, **quantities):
+    organisation = organisation or OrganisationFactory()
+    mandate_if_required(organisation)
     return agreement_create(
-        organisation=organisation or OrganisationFactory(),
+        organisation=organisation,
         start_date=date(2026, 1, 1),
         quantities={catalogue[code]: n for code, n in (quantities or {"base": 1}).items()},
     )
@@ -579,6 +588,7 @@ def customers(catalogue, time_machine, staff_user):
     licence(catalogue, smid, base=1, users=7)
 
     leaving = OrganisationFactory(legal_name="Vertrekt B.V.", billing_email="fin@weg.nl")
+    give_mandate(leaving)
     agreement_create(
         organisation=leaving,
         start_date=date(2026, 1, 1),

@@ -30,7 +30,7 @@ from licensing.services.terminations import (
     agreement_terminate_by_customer,
     agreement_terminate_for_non_payment,
 )
-from tests.factories import FirmFactory, MembershipFactory, OrganisationFactory
+from tests.factories import FirmFactory, MembershipFactory, OrganisationFactory, give_mandate
 
 START = date(2026, 1, 1)
 WAIT_SECONDS = 10
@@ -83,6 +83,7 @@ class World:
         )
         self.client = OrganisationFactory(accountancy_firm=self.firm)
         self.client_admin = MembershipFactory(organisation=self.client, role="admin").user
+        give_mandate(self.client)  # a direct customer of its own (R12)
         self.client_agreement = agreement_create(
             organisation=self.client, start_date=START, quantities={catalogue["base"]: 1}
         )
@@ -535,6 +536,7 @@ def test_r17_ended_administration_cannot_change_any_more(world):
 
 def test_r17_terminated_client_ids_reads_the_latest_agreements(world):
     active_client = OrganisationFactory(accountancy_firm=world.firm)
+    give_mandate(active_client)
     agreement_create(
         organisation=active_client, start_date=START, quantities={world.components["base"]: 1}
     )

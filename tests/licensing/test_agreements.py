@@ -14,7 +14,13 @@ from licensing.services.agreements import (
     licence_adjust_quantity,
     licence_set_quantities,
 )
-from tests.factories import FirmFactory, OrganisationFactory, make_catalogue
+from tests.factories import (
+    FirmFactory,
+    OrganisationFactory,
+    give_mandate,
+    make_catalogue,
+    mandate_if_required,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -25,8 +31,10 @@ def catalogue():
 
 
 def _agreement(catalogue, organisation=None, **quantities):
+    organisation = organisation or OrganisationFactory()
+    mandate_if_required(organisation)
     return agreement_create(
-        organisation=organisation or OrganisationFactory(),
+        organisation=organisation,
         start_date=date(2026, 1, 1),
         quantities={
             catalogue[code]: n for code, n in (quantities or {"base": 1, "users": 3}).items()
@@ -177,6 +185,7 @@ def test_r1_agreement_with_an_agreed_end_date_ends_after_that_day(catalogue):
     from licensing.services.terminations import agreements_end_at_agreed_date
 
     organisation = OrganisationFactory()
+    give_mandate(organisation)
     agreement = agreement_create(
         organisation=organisation,
         start_date=date(2026, 1, 1),

@@ -29,7 +29,7 @@ from licensing.services.terminations import (
     agreement_terminate_for_non_payment,
 )
 from licensing.services.tokens import service_token_create, service_token_revoke
-from tests.factories import OrganisationFactory, UserFactory
+from tests.factories import OrganisationFactory, UserFactory, give_mandate
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 KVK = "30123456"
@@ -67,6 +67,7 @@ def make_catalogue() -> dict[str, Component]:
 
 def make_agreement(components, *, kvk=KVK, users=2, administrations=1) -> Agreement:
     organisation = OrganisationFactory(kvk_number=kvk, legal_name=f"Bakkerij {kvk} B.V.")
+    give_mandate(organisation)
     return agreement_create(
         organisation=organisation,
         start_date=date(2026, 1, 1),

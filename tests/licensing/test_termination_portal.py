@@ -17,7 +17,7 @@ from licensing.services.terminations import (
     agreement_terminate_by_vendor,
     terminations_apply_due,
 )
-from tests.factories import FirmFactory, MembershipFactory, OrganisationFactory
+from tests.factories import FirmFactory, MembershipFactory, OrganisationFactory, give_mandate
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 URL = "/opzeggen/"
@@ -37,6 +37,7 @@ def component(db):
 
 @pytest.fixture
 def agreement(org_admin, component):
+    give_mandate(org_admin.organisation)
     return agreement_create(
         organisation=org_admin.organisation,
         start_date=date(2026, 1, 1),
@@ -155,6 +156,7 @@ def test_r14_a_firm_sees_its_clients_page_read_only(on_day, component):
     firm = FirmFactory()
     accountant = MembershipFactory(organisation=firm, role="admin")
     client_org = OrganisationFactory(accountancy_firm=firm)
+    give_mandate(client_org)
     agreement_create(
         organisation=client_org, start_date=date(2026, 1, 1), quantities={component: 1}
     )

@@ -26,7 +26,7 @@ from licensing.services.terminations import (
     termination_withdraw,
     terminations_apply_due,
 )
-from tests.factories import FirmFactory, MembershipFactory, OrganisationFactory
+from tests.factories import FirmFactory, MembershipFactory, OrganisationFactory, mandate_if_required
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 WAIT_SECONDS = 10
@@ -55,6 +55,7 @@ def component(db):
 def make_agreement(component):
     def make(organisation=None, *, start: date = date(2026, 1, 1)) -> Agreement:
         organisation = organisation or OrganisationFactory()
+        mandate_if_required(organisation)
         return agreement_create(
             organisation=organisation, start_date=start, quantities={component: 3}
         )

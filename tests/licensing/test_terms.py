@@ -35,7 +35,13 @@ from licensing.services.terms import (
     terms_versions_published_in_last_12_months,
 )
 from portal.tenancy import PERMISSIONS
-from tests.factories import FirmFactory, MembershipFactory, OrganisationFactory, UserFactory
+from tests.factories import (
+    FirmFactory,
+    MembershipFactory,
+    OrganisationFactory,
+    UserFactory,
+    give_mandate,
+)
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 TODAY = date(2026, 6, 15)
@@ -77,6 +83,7 @@ def customer(*, members=("member",), start=date(2026, 1, 1)):
     """An organisation with a beheerder, more members and a live agreement."""
     admin = MembershipFactory(role="admin", is_subscription_contact=True)
     others = [MembershipFactory(organisation=admin.organisation, role=role) for role in members]
+    give_mandate(admin.organisation)
     agreement = agreement_create(organisation=admin.organisation, start_date=start, quantities={})
     return admin, others, agreement
 

@@ -22,7 +22,7 @@ from licensing.services.terms import (
 from portal import navigation
 from portal.tenancy import get_access
 from portal.terms_views import terms_notice_context
-from tests.factories import FirmFactory, MembershipFactory, OrganisationFactory
+from tests.factories import FirmFactory, MembershipFactory, OrganisationFactory, give_mandate
 
 pytestmark = pytest.mark.django_db
 
@@ -59,6 +59,7 @@ def version(number: str, effective: date, *, major=False, publish_on: date | Non
 def live_customer(org_admin):
     """org_admin's organisation with a live agreement, under version 2026.1."""
     old = version("2026.1", date(2026, 1, 1), publish_on=date(2025, 12, 1))
+    give_mandate(org_admin.organisation)
     agreement_create(
         organisation=org_admin.organisation, start_date=date(2026, 1, 1), quantities={}
     )

@@ -10,7 +10,7 @@ from django.urls import reverse
 from licensing.models import Termination, TermsVersion
 from licensing.services.agreements import agreement_create
 from licensing.services.terms import terms_publish
-from tests.factories import make_catalogue
+from tests.factories import give_mandate, make_catalogue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,6 +28,7 @@ def announced_change(org_admin):
     catalogue = make_catalogue()
     with time_machine.travel(date(2026, 11, 2)):
         old = _version("2026.1", date(2026, 1, 1))
+        give_mandate(org_admin.organisation)
         agreement = agreement_create(
             organisation=org_admin.organisation,
             start_date=date(2026, 1, 1),

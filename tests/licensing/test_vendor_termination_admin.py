@@ -10,7 +10,7 @@ from afas_sb.audit.models import AuditEvent
 from licensing.models import Agreement, Component, Organisation, Product, Termination
 from licensing.services.agreements import agreement_create, licence_set_quantities
 from licensing.services.terminations import agreement_terminate_by_customer
-from tests.factories import FirmFactory, MembershipFactory, OrganisationFactory
+from tests.factories import FirmFactory, MembershipFactory, OrganisationFactory, give_mandate
 
 CHANGELIST = "admin:licensing_agreement_changelist"
 
@@ -44,6 +44,7 @@ def firm_client(firm, component):
 @pytest.fixture
 def direct(component):
     organisation = OrganisationFactory(legal_name="Direct Klant B.V.", kvk_number="87654321")
+    give_mandate(organisation)
     return agreement_create(
         organisation=organisation, start_date=date(2026, 1, 1), quantities={component: 5}
     )

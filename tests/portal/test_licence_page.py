@@ -8,7 +8,13 @@ from django.urls import reverse
 
 from licensing.models import ChangeSource
 from licensing.services.agreements import agreement_create, licence_set_quantities
-from tests.factories import FirmFactory, MembershipFactory, OrganisationFactory, make_catalogue
+from tests.factories import (
+    FirmFactory,
+    MembershipFactory,
+    OrganisationFactory,
+    give_mandate,
+    make_catalogue,
+)
 
 URL = reverse("portal:licentie")
 
@@ -22,6 +28,7 @@ def catalogue(db):
 def test_r8_licence_page_shows_each_component_quantity_price_and_total(
     org_admin_client, org_admin, catalogue
 ):
+    give_mandate(org_admin.organisation)
     agreement_create(
         organisation=org_admin.organisation,
         start_date=date(2026, 1, 1),
@@ -39,6 +46,7 @@ def test_r8_licence_page_shows_each_component_quantity_price_and_total(
 @time_machine.travel(date(2026, 11, 20))
 def test_r11_page_shows_when_new_prices_apply(org_admin_client, org_admin, catalogue):
     make_catalogue(valid_from=date(2026, 12, 1), prices={"users": "15.00"})
+    give_mandate(org_admin.organisation)
     agreement_create(
         organisation=org_admin.organisation,
         start_date=date(2026, 1, 1),
@@ -53,6 +61,8 @@ def test_r11_page_shows_when_new_prices_apply(org_admin_client, org_admin, catal
 def test_licence_history_shows_only_this_organisations_changes(client, catalogue):
     mine = MembershipFactory(is_subscription_contact=True)
     other = OrganisationFactory()
+    give_mandate(mine.organisation)
+    give_mandate(other)
     my_agreement = agreement_create(
         organisation=mine.organisation,
         start_date=date(2026, 1, 1),
@@ -86,6 +96,7 @@ def test_firm_sees_the_client_agreements_it_pays_for(client, catalogue):
     accountant = MembershipFactory(organisation=firm, is_subscription_contact=True)
     paid = OrganisationFactory(accountancy_firm=firm, billed_via=firm)
     direct = OrganisationFactory(accountancy_firm=firm)
+    give_mandate(direct)
     agreement_create(
         organisation=firm, start_date=date(2026, 1, 1), quantities={catalogue["users"]: 3}
     )
@@ -104,6 +115,7 @@ def test_firm_sees_the_client_agreements_it_pays_for(client, catalogue):
 
 
 def test_licence_page_queries_do_not_grow_with_history(org_admin_client, org_admin, catalogue):
+    give_mandate(org_admin.organisation)
     agreement = agreement_create(
         organisation=org_admin.organisation,
         start_date=date(2026, 1, 1),

@@ -17,7 +17,13 @@ from licensing.services.agreements import agreement_create
 from portal import urls as portal_urls
 from portal.models import Invitation, Membership
 from portal.services import invitation_create
-from tests.factories import FirmFactory, MembershipFactory, OrganisationFactory, make_catalogue
+from tests.factories import (
+    FirmFactory,
+    MembershipFactory,
+    OrganisationFactory,
+    give_mandate,
+    make_catalogue,
+)
 
 
 def _object_routes() -> set[str]:
@@ -68,6 +74,7 @@ def two_tenants(db):
         organisation=b.organisation, email="nieuw@b.example.nl", role="member", invited_by=b.user
     )
     client_of_b = OrganisationFactory(accountancy_firm=b.organisation)
+    give_mandate(client_of_b)  # a direct customer; the firms may pay by transfer (R12)
     for organisation in (a.organisation, b.organisation, client_of_b):
         agreement_create(
             organisation=organisation,

@@ -15,6 +15,7 @@ from stdnum.nl import btw as nl_btw
 
 from afas_sb import clock
 from afas_sb.calendars import first_of_month
+from billing.services.mandates import mandate_sign
 from billing.services.runs import billing_run_start
 from licensing.models import (
     Administration,
@@ -178,6 +179,20 @@ CLIENTS = [
         False,
     ),
 ]
+# Demo accounts (checksum-valid, not real) for the direct debit mandates, by KvK. R12: every
+# entrepreneur billed directly pays by debit; of the firms only Jansen & De Vries chose debit,
+# the others pay by transfer.
+DEMO_IBANS = {
+    "30123456": "NL03RABO0312456789",
+    "01234567": "NL67INGB0006543210",
+    "34567890": "NL31ABNA0459371826",
+    "17654321": "NL18SNSB0938475610",
+    "0712345630": "BE39068250123419",
+    "32112233": "NL17TRIO0390751234",
+    "62233445": "NL56ASNB0707172737",
+    "01555666": "NL60KNAB0255512345",
+    "0734567835": "BE77001456789042",
+}
 PEOPLE = [
     # e-mail, name, organisation kvk, role, subscription contact, breach contact
     ("demo@goudenkorst.nl", "Sanne de Bakker", "30123456", Role.ADMIN, True, True),
@@ -227,6 +242,7 @@ class Command(BaseCommand):
             codes = self._staff()
             components = self._catalogue()
             self._terms()
+            self._mandates(organisations)
             self._agreements(organisations, components)
             self._lifecycle(organisations, users)
         # This month's invoices, as the calendar makes them on the 1st (idempotent).
@@ -367,6 +383,29 @@ class Command(BaseCommand):
                     "is_major": major,
                     "published_at": clock.now(),
                 },
+            )
+
+    def _mandates(self, organisations):
+        """Before the agreements: a direct customer's licence starts only with a mandate (R12)."""
+        for kvk, organisation in sorted(organisations.items()):
+            iban = DEMO_IBANS.get(kvk)
+            if iban is None:
+                continue
+            if organisation.mandates.exists() or not organisation.is_active:
+                continue  # seed again, change nothing: also not after a return or a revocation
+            admin = (
+                Membership.objects.filter(organisation=organisation, role=Role.ADMIN)
+                .select_related("user")
+                .order_by("pk")
+                .first()
+            )
+            mandate_sign(
+                organisation=organisation,
+                account_holder=organisation.legal_name,
+                iban=iban,
+                accepted=True,
+                user=admin.user if admin else None,
+                ip=None,
             )
 
     def _agreements(self, organisations, components):
