@@ -4,6 +4,10 @@ Everyone with access reads the active mandate (IBAN masked except the last
 four characters); people with "manage_billing" (beheerder, financieel) sign an
 e-mandate or change the IBAN, which makes a new mandate. Scoped on
 ``Mandate.TENANT_FIELD``: another organisation's mandate is never shown.
+
+Also listed: the debits still to come (date, amount, invoice), and, when the
+bank made the mandate unusable (closed account, no mandate, …), why, with the
+request to sign a new one.
 """
 
 from django import forms
@@ -12,7 +16,9 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from afas_sb import clock
 from afas_sb.errors import DomainError
+from billing.collection_selectors import invalidated_mandate, upcoming_debits
 from billing.models import Mandate
 from billing.services.mandates import (
     creditor_name,
@@ -26,6 +32,8 @@ from billing.services.mandates import (
 
 from .tenancy import scoped
 from .views import portal_view
+
+UPCOMING_DEBITS = 12
 
 
 class MandateForm(forms.Form):
@@ -104,6 +112,8 @@ def payment_details(request, access):
         .filter(status=Mandate.Status.ACTIVE)
         .first()
     )
+    bank_refused = None if mandate else invalidated_mandate(scoped(request, Mandate))
+    upcoming = list(scoped(request, upcoming_debits(today=clock.today()))[:UPCOMING_DEBITS])
     needs_mandate = direct_customer_needs_mandate(organisation)
     next_reference = next_mandate_reference(organisation=organisation)
     return render(
@@ -123,5 +133,7 @@ def payment_details(request, access):
             "mandate_text": mandate_text_for(organisation=organisation, reference=next_reference),
             # The form starts open when there is no mandate yet or the last attempt had errors.
             "form_open": mandate is None or form.is_bound,
+            "bank_refused": bank_refused,
+            "upcoming_debits": upcoming,
         },
     )

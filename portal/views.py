@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from afas_sb import clock
 from afas_sb.calendars import month_period
 from afas_sb.errors import DomainError
-from billing.selectors import open_amount
+from billing.collection_selectors import open_amount_with_payments
 from licensing.models import Organisation
 from licensing.selectors import firm_clients, licence_price, live_agreement
 from licensing.services.terms import terms_pending_for
@@ -78,7 +78,7 @@ def dashboard(request, access):
             "subscription_contacts": contacts,
             "agreement": agreement,
             "price": price,
-            "open_amount": open_amount(organisation),
+            "open_amount": open_amount_with_payments(organisation),
             "terms_pending": terms_pending_for(organisation=organisation),
             "terms_can_accept": access.can("accept_terms"),
         },

@@ -1,7 +1,8 @@
 """Staff screens for billing, one module per subdomain.
 
 Invoices never change after issue (R9): every screen here reads, and the only
-writes are services behind actions (a credit note, retrying a billing run).
+writes are services behind actions (a credit note, retrying a billing run,
+marking a debit batch submitted, matching a bank transfer).
 """
 
-from . import delivery, indexation, invoices, mandates, numbering, runs  # noqa: F401
+from . import collections, delivery, indexation, invoices, mandates, numbering, runs  # noqa: F401
