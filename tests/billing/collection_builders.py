@@ -2,7 +2,7 @@
 
 Debits are made with ``debit_create`` and put into a submitted batch straight
 through the ORM, so these tests do not depend on batch planning and pain.008.
-Bank files come from ``tests/billing/data/bankfiles/generate.py``.
+Bank files come from ``billing/bankfiles/writer.py``.
 """
 
 from __future__ import annotations

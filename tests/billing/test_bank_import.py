@@ -19,15 +19,15 @@ from django.test.utils import CaptureQueriesContext
 
 from afas_sb.audit.models import AuditEvent
 from billing.bankfiles import BankFileError
-from billing.models import BankFileImport, BankTransaction, DirectDebit, Invoice, Payment
-from billing.services import bank_import
-from tests.billing.data.bankfiles.generate import (
+from billing.bankfiles.writer import (
     camt053,
     camt054,
     collection,
     debit_return,
     transfer,
 )
+from billing.models import BankFileImport, BankTransaction, DirectDebit, Invoice, Payment
+from billing.services import bank_import
 from tests.concurrency import Worker, hold_after, signal_before
 from tests.factories import UserFactory
 

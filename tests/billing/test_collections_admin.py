@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from afas_sb.audit.models import AuditEvent
+from billing.bankfiles import writer as generate
 from billing.models import (
     BankFileImport,
     BankTransaction,
@@ -28,7 +29,6 @@ from tests.conftest import login_with_mfa
 from tests.factories import MembershipFactory
 
 from .collection_states import bounce, collect, pay_by_transfer, represent, submit_debits
-from .data.bankfiles import generate
 from .debit_builders import at, customer, debit_for
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from billing.bankfiles.writer import camt053, collection, transfer
 from billing.models import BankFileImport, BankTransaction, Invoice, Payment
-from tests.billing.data.bankfiles.generate import camt053, collection, transfer
 
 from .collection_builders import (
     customer_with_debit,

@@ -16,9 +16,7 @@ import pytest
 from django.test import override_settings
 
 from afas_sb.audit.models import AuditEvent
-from billing.models import CollectionNotice, DirectDebit, Mandate
-from billing.services.notices import notices_sweep
-from tests.billing.data.bankfiles.generate import (
+from billing.bankfiles.writer import (
     camt053,
     camt054,
     collection,
@@ -27,6 +25,8 @@ from tests.billing.data.bankfiles.generate import (
     status,
     transfer,
 )
+from billing.models import CollectionNotice, DirectDebit, Mandate
+from billing.services.notices import notices_sweep
 
 from .collection_builders import (
     customer_with_debit,

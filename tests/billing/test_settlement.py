@@ -1,6 +1,6 @@
 """Settling direct debits from bank files (R12): collected, returned, rejected, exactly once.
 
-The bank files are generated from Python data (data/bankfiles/generate.py) in
+The bank files are generated from Python data (billing/bankfiles/writer.py) in
 the shapes of the hand-written samples; debits are put at the bank with the
 ORM (collection_builders), independent of batch planning.
 """
@@ -13,10 +13,7 @@ from decimal import Decimal
 import pytest
 
 from afas_sb.audit.models import AuditEvent
-from billing.models import BankTransaction, DebitBatch, DirectDebit, Invoice, Mandate, Payment
-from billing.services.ledger import invoice_balance
-from billing.services.mandates import FRST, RCUR, mandate_sequence_type
-from tests.billing.data.bankfiles.generate import (
+from billing.bankfiles.writer import (
     batch_collection,
     camt053,
     camt054,
@@ -25,6 +22,9 @@ from tests.billing.data.bankfiles.generate import (
     pain002,
     status,
 )
+from billing.models import BankTransaction, DebitBatch, DirectDebit, Invoice, Mandate, Payment
+from billing.services.ledger import invoice_balance
+from billing.services.mandates import FRST, RCUR, mandate_sequence_type
 
 from .collection_builders import (
     customer_with_debit,

@@ -13,6 +13,7 @@ import pytest
 
 from afas_sb.audit.models import AuditEvent
 from afas_sb.errors import DomainError
+from billing.bankfiles.writer import camt053, debit_return, transfer
 from billing.models import BankTransaction, DirectDebit, Invoice, Payment
 from billing.services.ledger import invoice_balance
 from billing.services.transfers import (
@@ -21,7 +22,6 @@ from billing.services.transfers import (
     invoice_numbers_in,
     normalise_name,
 )
-from tests.billing.data.bankfiles.generate import camt053, debit_return, transfer
 from tests.billing.invoice_factories import make_credit_note
 from tests.factories import OrganisationFactory, UserFactory
 

@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.formats import date_format
 
+from billing.bankfiles import writer as generate
 from billing.models import DirectDebit, Invoice, Mandate
 from billing.services.bank_import import bank_file_import
 from billing.services.issue import invoice_issue_one_off
@@ -22,7 +23,6 @@ from tests.billing.collection_states import (
     represent,
     submit_debits,
 )
-from tests.billing.data.bankfiles import generate
 from tests.billing.debit_builders import NL_IBAN_2, at, customer, debit_for, sign_mandate
 from tests.factories import MembershipFactory
 

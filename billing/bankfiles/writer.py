@@ -1,8 +1,10 @@
 """Bank files written from Python data: camt.053, camt.054 and pain.002 (ISO 20022).
 
-The hand-written samples next to this file prove the parser; these builders make
-the files that tests and the benchmark need by the hundred thousand, with the
-same shapes (see README.md for the version differences):
+A bank simulator: the hand-written samples under tests/billing/data/bankfiles
+prove the parser; these builders make the files that tests, the benchmark and
+the demo need, up to the hundred thousand, with the same shapes (see that
+folder's README.md for the version differences). Never used on real money:
+nothing in the product imports it outside the demo command.
 
     camt053(entries=[collection("2027-000001-1", "121.00"),
                      debit_return("2027-000002-1", "60.50", "AM04"),
