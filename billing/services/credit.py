@@ -33,6 +33,7 @@ from afas_sb.money import ZERO, quantize, to_decimal
 from .. import vat
 from ..models import Invoice, InvoiceLine
 from .issue import INVOICE_DEFAULTS, Draft, drafts_store, seller_snapshot
+from .ledger import invoice_status_refresh
 
 BUYER_FIELDS = (
     "buyer_name",
@@ -134,6 +135,10 @@ def credit_note_issue(
         if fully_credited:
             invoice.status = Invoice.Status.CREDITED
             invoice.save(update_fields=["status"])
+        else:
+            # A partial credit can settle what payments left open: the invoice is
+            # then paid, and no longer counts for the 28th (R13).
+            invoice_status_refresh(invoice)
         audit_record(
             action="billing.credit_note_issued",
             actor_kind=ActorKind.STAFF,

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef
 
 from licensing.models import Agreement, Organisation
 from licensing.services.terminations import agreement_terminate_for_non_payment
 
-from ..models import Invoice
+from ..models import DirectDebit, Invoice
 
 logger = logging.getLogger(__name__)
 
@@ -30,26 +30,48 @@ def is_termination_day(day: date) -> bool:
     return day.day == 28
 
 
-def non_payment_candidates() -> list[int]:
-    """Live agreements of direct customers with two or more open subscription invoices."""
+def open_subscription_invoices(*, day: date):
+    """Subscription invoices that count as open on ``day`` for the 28th rule.
+
+    A debit the bank was asked to collect on or before ``day`` is presumed
+    collected until the bank says otherwise: the calendar runs at night, before
+    that morning's statement is imported, and a customer whose money left its
+    account yesterday must not lose its licence over our reading delay. A later
+    return reopens the invoice and the next 28th counts it.
+    """
+    in_flight = DirectDebit.objects.filter(
+        invoice=OuterRef("pk"),
+        status=DirectDebit.Status.SUBMITTED,
+        collection_date__lte=day,
+    )
+    return Invoice.objects.filter(
+        kind=Invoice.Kind.INVOICE,
+        purpose=Invoice.Purpose.SUBSCRIPTION,
+        status=Invoice.Status.OPEN,
+    ).exclude(Exists(in_flight))
+
+
+def non_payment_candidates(*, day: date) -> list[int]:
+    """Live agreements of direct customers owing two or more subscription invoices.
+
+    Counted per customer, not per agreement: open invoices of an earlier
+    agreement still count ("er twee abonnementsfacturen openstaan").
+    """
+    owing = (
+        open_subscription_invoices(day=day)
+        .values("organisation")
+        .annotate(open_invoices=Count("pk"))
+        .filter(open_invoices__gte=OPEN_INVOICES_THAT_END_A_LICENCE)
+        .values("organisation")
+    )
     return list(
         Agreement.objects.filter(
             status__in=[Agreement.Status.ACTIVE, Agreement.Status.TERMINATING],
             organisation__kind=Organisation.Kind.ENTREPRENEUR,
             organisation__billed_via__isnull=True,
             invoice_to=F("organisation"),
+            organisation__in=owing,
         )
-        .annotate(
-            open_invoices=Count(
-                "invoices",
-                filter=Q(
-                    invoices__kind=Invoice.Kind.INVOICE,
-                    invoices__purpose=Invoice.Purpose.SUBSCRIPTION,
-                    invoices__status=Invoice.Status.OPEN,
-                ),
-            )
-        )
-        .filter(open_invoices__gte=OPEN_INVOICES_THAT_END_A_LICENCE)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -63,7 +85,7 @@ def non_payment_terminations(*, day: date) -> int:
     already terminated is no longer a candidate.
     """
     terminated = 0
-    for agreement_id in non_payment_candidates():
+    for agreement_id in non_payment_candidates(day=day):
         agreement_terminate_for_non_payment(
             agreement=Agreement.objects.get(pk=agreement_id), on=day
         )

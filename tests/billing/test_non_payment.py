@@ -9,10 +9,13 @@ from django.db import connection
 
 from afas_sb.scheduler import services as calendar
 from afas_sb.scheduler.models import CalendarDay
-from billing.models import Invoice
+from billing.bankfiles import writer
+from billing.models import DirectDebit, Invoice
+from billing.services.credit import credit_note_issue
 from billing.services.non_payment import is_termination_day, non_payment_terminations
 from licensing.models import Agreement, Organisation, Termination
 from tests.billing.builders import agreement_for, firm_client, run_month
+from tests.billing.collection_builders import read, submit
 from tests.factories import MembershipFactory, OrganisationFactory, make_catalogue
 
 pytestmark = pytest.mark.django_db
@@ -80,10 +83,11 @@ def test_r13_paid_and_credited_invoices_do_not_count(catalogue):
     assert not _terminated(agreement)
 
 
-def test_r13_clients_billed_via_an_accountancy_firm_are_never_touched(catalogue):
+@pytest.mark.parametrize("months", [[11], [10, 11], [9, 10, 11]], ids=["one", "two", "three"])
+def test_r13_clients_billed_via_an_accountancy_firm_are_never_touched(catalogue, months):
     firm, client = firm_client(billed_via_firm=True)
     agreement_for(catalogue, firm)
-    client_agreement = _with_open_invoices(catalogue, client, [10, 11])
+    client_agreement = _with_open_invoices(catalogue, client, months)
 
     non_payment_terminations(day=date(2026, 11, 28))
 
@@ -184,3 +188,87 @@ def test_r13_two_runs_at_once_terminate_once():
     for agreement in agreements:
         assert Termination.objects.filter(agreement=agreement).count() == 1
         assert _terminated(agreement)
+
+
+def _november_debit(agreement) -> DirectDebit:
+    return DirectDebit.objects.get(
+        invoice__agreement=agreement, invoice__period_start=date(2026, 11, 1)
+    )
+
+
+def test_r13_a_debit_the_bank_collected_before_its_statement_is_read_does_not_count(catalogue):
+    """The calendar runs at night, before the morning's statement: a debit due is presumed paid."""
+    agreement = _with_open_invoices(catalogue, OrganisationFactory(), [10, 11])
+    debit = _november_debit(agreement)
+    assert debit.collection_date < date(2026, 11, 28)
+    submit(debit)
+
+    assert non_payment_terminations(day=date(2026, 11, 28)) == 0
+    assert not _terminated(agreement)
+
+
+def test_r13_a_debit_due_after_the_28th_does_not_shield_its_invoice(catalogue):
+    agreement = _with_open_invoices(catalogue, OrganisationFactory(), [10, 11])
+    debit = _november_debit(agreement)
+    debit.collection_date = date(2026, 11, 30)  # e.g. a re-presentment still to come
+    debit.save(update_fields=["collection_date"])
+    submit(debit)
+
+    assert non_payment_terminations(day=date(2026, 11, 28)) == 1
+    assert _terminated(agreement)
+
+
+def test_r13_a_returned_debit_makes_its_invoice_count_again(catalogue):
+    agreement = _with_open_invoices(catalogue, OrganisationFactory(), [10, 11])
+    debit = submit(_november_debit(agreement))
+    assert non_payment_terminations(day=date(2026, 11, 28)) == 0
+
+    read(
+        writer.camt053(
+            [
+                writer.debit_return(
+                    debit.end_to_end_id, debit.amount, "MD06", booking_date=date(2026, 11, 28)
+                )
+            ]
+        )
+    )
+
+    assert non_payment_terminations(day=date(2026, 11, 28)) == 1
+    assert _terminated(agreement)
+
+
+def test_r13_a_partial_credit_that_settles_the_rest_stops_the_invoice_counting(
+    catalogue, staff_user
+):
+    agreement = _with_open_invoices(catalogue, OrganisationFactory(), [10, 11])
+    october = Invoice.objects.get(agreement=agreement, period_start=date(2026, 10, 1))
+    users_line = october.lines.get(component_code="users")
+    paid = october.gross_total - users_line.net_amount * (1 + users_line.vat_rate / 100)
+    read(writer.camt053([writer.transfer(paid, remittance=f"Factuur {october.number}")]))
+    october.refresh_from_db()
+    assert october.status == Invoice.Status.OPEN
+
+    credit_note_issue(
+        invoice=october,
+        lines=[(users_line, users_line.quantity)],
+        reason="Gebruikers te veel gerekend",
+        staff_user=staff_user,
+    )
+
+    october.refresh_from_db()
+    assert october.status == Invoice.Status.PAID
+    assert non_payment_terminations(day=date(2026, 11, 28)) == 0
+    assert not _terminated(agreement)
+
+
+def test_r13_open_invoices_of_an_earlier_agreement_count_too(catalogue):
+    organisation = OrganisationFactory()
+    earlier = agreement_for(catalogue, organisation, start=date(2026, 1, 1), end=date(2026, 10, 31))
+    run_month(date(2026, 10, 1))
+    Agreement.objects.filter(pk=earlier.pk).update(status=Agreement.Status.TERMINATED)
+    later = agreement_for(catalogue, organisation, start=date(2026, 11, 1))
+    run_month(date(2026, 11, 1))
+    assert Invoice.objects.filter(organisation=organisation, status="open").count() == 2
+
+    assert non_payment_terminations(day=date(2026, 11, 28)) == 1
+    assert _terminated(later)
