@@ -348,6 +348,10 @@ SEPA_CREDITOR_ID = env("SEPA_CREDITOR_ID", default="NL69ZZZ123456780000")
 # collection date (the bank's cut-off: D-1 under the SEPA Core rulebook, D-2 at
 # some banks).
 SEPA_DEBIT_LEAD_DAYS = env.int("SEPA_DEBIT_LEAD_DAYS", default=1)
+# Calendar days between announcing a debit by e-mail and collecting it: the
+# shorter pre-notification period the mandate text agrees (the SEPA default is
+# 14; an invoice due 14 days after issue meets that by itself).
+SEPA_PRENOTIFICATION_DAYS = env.int("SEPA_PRENOTIFICATION_DAYS", default=5)
 # Re-presentments after an AM04 (insufficient funds) return; MS03 gets at most one.
 SEPA_MAX_REPRESENTMENTS = env.int("SEPA_MAX_REPRESENTMENTS", default=2)
 # Calendar days between a return and the next attempt (moved to a TARGET2 day),

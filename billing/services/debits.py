@@ -12,7 +12,7 @@ first collection date still reachable from today.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -52,9 +52,19 @@ def batch_day_for(collection_date: date) -> date:
     return sepa_business_days_before(collection_date, lead_days())
 
 
+def prenotification_days() -> int:
+    return max(1, int(getattr(settings, "SEPA_PRENOTIFICATION_DAYS", 5)))
+
+
 def collection_date_for(*, due_date: date, today: date) -> date:
-    """The due date on a TARGET2 day, or the earliest date still reachable when that is too soon."""
-    return max(sepa_business_day_on_or_after(due_date), earliest_collection_date(today))
+    """The due date on a TARGET2 day, or the earliest date still reachable when that is too soon.
+
+    A debit announced today (by e-mail: a late mandate, a re-presentment, an
+    overdue invoice) is never collected sooner than the pre-notification period
+    the mandate text agrees; an invoice due 14 days after issue always is.
+    """
+    announced = sepa_business_day_on_or_after(today + timedelta(days=prenotification_days()))
+    return max(sepa_business_day_on_or_after(due_date), earliest_collection_date(today), announced)
 
 
 def end_to_end_id_for(invoice: Invoice, attempt: int) -> str:

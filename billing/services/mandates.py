@@ -72,8 +72,10 @@ def mandate_text_for(*, organisation: Organisation, reference: str) -> str:
         "hiervoor binnen acht weken na afschrijving contact op met je bank. Vraag je bank naar "
         "de voorwaarden.\n"
         "\n"
-        "Je ontvangt vooraf een factuur met het bedrag, de incassodatum en dit kenmerk."
+        "Je ontvangt ten minste %(days)s dagen vooraf een factuur of e-mail met het bedrag, "
+        "de incassodatum en dit kenmerk."
     ) % {
+        "days": settings.SEPA_PRENOTIFICATION_DAYS,
         "creditor": creditor_name(),
         "street": settings.VENDOR_STREET,
         "postcode": settings.VENDOR_POSTCODE,

@@ -151,9 +151,9 @@ def test_r12_batches_per_collection_date_and_sequence_type(catalogue):
     with at(date(2027, 1, 2)):
         mandate_record_collection(mandate=Mandate.objects.get(organisation=known))
     invoice_month(JAN)
-    with at(date(2027, 1, 14)):
+    with at(date(2027, 1, 9)):
         sign_mandate(late)
-        debits_plan(day=date(2027, 1, 14))  # still in time for the 15th
+        debits_plan(day=date(2027, 1, 9))  # announced five days ahead: in time for the 15th
 
     batches = batch_on(JAN_BATCH_DAY)
 
@@ -215,16 +215,19 @@ def test_r12_calendar_actions_plan_and_batch_through_run_calendar(catalogue):
     with at(date(2026, 12, 20)):
         organisation = customer_with_agreement(catalogue, mandate=False)
     invoice_month(JAN)
-    with at(date(2027, 1, 12)):
+    with at(date(2027, 1, 8)):
         sign_mandate(organisation)
 
     out = StringIO()
+    with at(date(2027, 1, 9)):
+        call_command("run_calendar", "--date", "2027-01-09", stdout=out)
     with at(date(2027, 1, 14)):
-        call_command("run_calendar", "--date", "2027-01-13", "--until", "2027-01-14", stdout=out)
+        call_command("run_calendar", "--date", "2027-01-10", "--until", "2027-01-14", stdout=out)
 
     output = out.getvalue()
     assert "billing.debit_planning" in output and "billing.debit_batches" in output
-    planning = CalendarRun.objects.get(action="billing.debit_planning", date=date(2027, 1, 13))
+    # Planned on the 9th, announced five days ahead: collected on the due date, the 15th.
+    planning = CalendarRun.objects.get(action="billing.debit_planning", date=date(2027, 1, 9))
     assert planning.outcome.startswith("1 incasso('s) gepland")
     run = CalendarRun.objects.get(action="billing.debit_batches", date=date(2027, 1, 14))
     batch = DebitBatch.objects.get()

@@ -28,7 +28,7 @@ from billing.services.debits import (
 )
 from billing.services.issue import first_invoices_issue, invoice_issue_one_off
 from billing.services.ledger import payment_record
-from billing.services.mandates import mandate_revoke
+from billing.services.mandates import mandate_revoke, mandate_text_for
 from tests.factories import UserFactory, make_catalogue
 
 from .builders import agreement_for, firm_client
@@ -77,8 +77,17 @@ def test_r12_collection_date_is_the_due_date_on_a_target2_day(due, expected):
     assert collection_date_for(due_date=due, today=date(2025, 11, 1)) == expected
 
 
-def test_r12_collection_date_too_soon_for_the_cut_off_is_the_earliest_reachable():
-    # Due today (Wednesday 13 January): the batch made today reaches Thursday at the earliest.
+def test_r12_collection_date_too_soon_is_announced_the_agreed_days_ahead(settings):
+    # Due today (Wednesday 13 January), announced today: five days' notice → Monday 18th.
+    assert collection_date_for(due_date=date(2027, 1, 13), today=date(2027, 1, 13)) == date(
+        2027, 1, 18
+    )
+    # Notice ending on Good Friday (a TARGET2 closing day): after Easter Monday.
+    assert collection_date_for(due_date=date(2027, 3, 1), today=date(2027, 3, 21)) == date(
+        2027, 3, 30
+    )
+    settings.SEPA_PRENOTIFICATION_DAYS = 1
+    # With one day's notice the bank's cut-off decides: a batch today reaches Thursday.
     assert collection_date_for(due_date=date(2027, 1, 13), today=date(2027, 1, 13)) == date(
         2027, 1, 14
     )
@@ -318,7 +327,7 @@ def test_r12_sweep_debits_only_the_open_amount_after_a_partial_credit_note(catal
     assert live_debit(invoice).amount == invoice.gross_total - credit.gross_total
 
 
-def test_r12_overdue_invoice_is_collected_on_the_earliest_reachable_date(catalogue):
+def test_r12_overdue_invoice_is_collected_after_the_agreed_notice(catalogue):
     with at(date(2026, 11, 20)):
         organisation = customer_with_agreement(catalogue, mandate=False, start=date(2026, 12, 1))
     invoice_month(date(2026, 12, 1))
@@ -329,8 +338,9 @@ def test_r12_overdue_invoice_is_collected_on_the_earliest_reachable_date(catalog
         sign_mandate(organisation)
         debits_plan(day=date(2026, 12, 24))
 
-    # Batch on 24 December (D-1), collection on the next TARGET2 day: Monday 28 December.
-    assert live_debit(invoice).collection_date == date(2026, 12, 28)
+    # Announced on 24 December with five days' notice: Tuesday 29 December (a TARGET2
+    # day), although a batch made that day could reach Monday the 28th.
+    assert live_debit(invoice).collection_date == date(2026, 12, 29)
 
 
 def test_r12_revoked_mandate_cancels_the_scheduled_debit(catalogue):
@@ -389,3 +399,12 @@ def test_r12_returned_debit_is_not_replanned_by_the_sweep(catalogue):
 
     with at(date(2027, 1, 20)):
         assert debits_plan(day=date(2027, 1, 20)) == 0
+
+
+def test_r12_the_mandate_text_agrees_the_shorter_prenotification_period(settings):
+    settings.SEPA_PRENOTIFICATION_DAYS = 6
+    organisation = customer(mandate=False)
+
+    text = mandate_text_for(organisation=organisation, reference="SB-TEST-1")
+
+    assert "ten minste 6 dagen vooraf" in text

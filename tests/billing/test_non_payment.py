@@ -200,7 +200,8 @@ def test_r13_a_debit_the_bank_collected_before_its_statement_is_read_does_not_co
     """The calendar runs at night, before the morning's statement: a debit due is presumed paid."""
     agreement = _with_open_invoices(catalogue, OrganisationFactory(), [10, 11])
     debit = _november_debit(agreement)
-    assert debit.collection_date < date(2026, 11, 28)
+    debit.collection_date = date(2026, 11, 16)
+    debit.save(update_fields=["collection_date"])
     submit(debit)
 
     assert non_payment_terminations(day=date(2026, 11, 28)) == 0
@@ -220,7 +221,10 @@ def test_r13_a_debit_due_after_the_28th_does_not_shield_its_invoice(catalogue):
 
 def test_r13_a_returned_debit_makes_its_invoice_count_again(catalogue):
     agreement = _with_open_invoices(catalogue, OrganisationFactory(), [10, 11])
-    debit = submit(_november_debit(agreement))
+    debit = _november_debit(agreement)
+    debit.collection_date = date(2026, 11, 16)
+    debit.save(update_fields=["collection_date"])
+    submit(debit)
     assert non_payment_terminations(day=date(2026, 11, 28)) == 0
 
     read(
