@@ -7,6 +7,7 @@ confirmation page.
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import F
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -20,6 +21,7 @@ from afas_sb.money import format_eur
 from ..models import Invoice, InvoiceLine, InvoiceVat
 from ..services.credit import credit_note_issue
 from ..services.issue import period_text
+from ..services.ledger import with_balances
 from .common import ReadOnlyAdmin, ReadOnlyInline, shown_as
 
 
@@ -63,6 +65,34 @@ class BuyerCountryFilter(admin.SimpleListFilter):
         return queryset
 
 
+class BalanceFilter(admin.SimpleListFilter):
+    """Where an invoice's money stands: what collections staff chase or pay back."""
+
+    title = gettext_lazy("betaalstand")
+    parameter_name = "saldo"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("open", _("Nog te betalen")),
+            ("partly", _("Deels betaald")),
+            ("overpaid", _("Te veel betaald (terugbetalen)")),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        invoices = queryset.filter(kind=Invoice.Kind.INVOICE)
+        if value == "open":
+            return invoices.filter(owed__gt=0)
+        if value == "partly":
+            return invoices.filter(owed__gt=0, paid_total__gt=0)
+        if value == "overpaid":
+            # Credited invoices count too: money collected before a credit note is owed back.
+            return invoices.filter(owed__lt=0)
+        return queryset
+
+
 class CreditNoteForm(forms.Form):
     reason = forms.CharField(
         label=gettext_lazy("Reden"),
@@ -84,9 +114,10 @@ class InvoiceAdmin(ReadOnlyAdmin):
         "issue_date",
         "period",
         "gross",
+        "balance",
         "status",
     )
-    list_filter = ("kind", "purpose", "status", BuyerCountryFilter)
+    list_filter = ("kind", "purpose", "status", BalanceFilter, BuyerCountryFilter)
     date_hierarchy = "issue_date"
     search_fields = ("number", "buyer_name", "buyer_kvk", "agreement__number")
     show_full_result_count = False  # a count over every invoice ever issued is slow
@@ -114,7 +145,18 @@ class InvoiceAdmin(ReadOnlyAdmin):
         ),
         (
             gettext_lazy("Bedragen"),
-            {"fields": ("currency", "net_total", "vat_total", "gross_total", "vat_note")},
+            {
+                "fields": (
+                    "currency",
+                    "net_total",
+                    "vat_total",
+                    "gross_total",
+                    "vat_note",
+                    "credited",
+                    "paid",
+                    "balance",
+                )
+            },
         ),
         (
             gettext_lazy("Klant (zoals op de factuur)"),
@@ -156,6 +198,29 @@ class InvoiceAdmin(ReadOnlyAdmin):
     readonly_fields = [name for _title, options in fieldsets for name in options["fields"]]
     inlines = [InvoiceLineInline, InvoiceVatInline]
     actions = ["create_credit_note"]
+
+    def get_queryset(self, request):
+        queryset = with_balances(super().get_queryset(request))
+        return queryset.annotate(owed=F("gross_total") - F("credited_total") - F("paid_total"))
+
+    @admin.display(description=gettext_lazy("gecrediteerd"))
+    def credited(self, obj):
+        return format_eur(obj.credited_total) if obj.kind == Invoice.Kind.INVOICE else "—"
+
+    @admin.display(description=gettext_lazy("betaald"))
+    def paid(self, obj):
+        return format_eur(obj.paid_total) if obj.kind == Invoice.Kind.INVOICE else "—"
+
+    @admin.display(description=gettext_lazy("saldo"), ordering="owed")
+    def balance(self, obj):
+        """What the customer still owes; negative is money we owe back."""
+        if obj.kind != Invoice.Kind.INVOICE:
+            return "—"
+        if obj.owed < 0:
+            return format_html(
+                '<span title="{}">{}</span>', _("te veel betaald"), format_eur(obj.owed)
+            )
+        return format_eur(obj.owed)
 
     @admin.display(description=gettext_lazy("klant"), ordering="buyer_name")
     def customer(self, obj):

@@ -5,11 +5,15 @@ from datetime import date
 import pytest
 from django.urls import reverse
 
+from afas_sb.money import format_eur
+from billing.bankfiles import writer
 from billing.models import BillingRun, Invoice, NumberSeries
+from billing.services.credit import credit_note_issue
 from licensing.models import Price
 from tests.factories import OrganisationFactory, make_catalogue
 
 from .builders import agreement_for, belgian_business, run_month
+from .collection_builders import read
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +57,28 @@ def test_invoice_admin_lists_searches_and_filters(staff_client, invoices):
     assert [i.number for i in by_kvk.context["cl"].result_list] == [dutch.number]
     assert [i.number for i in belgian_only.context["cl"].result_list] == [belgian.number]
     assert len(open_subscriptions.context["cl"].result_list) == 2
+
+
+def test_r12_invoice_admin_shows_balances_and_filters_partly_paid_and_overpaid(
+    staff_client, staff_user, invoices
+):
+    dutch, belgian = invoices
+    read(writer.camt053([writer.transfer("20.00", remittance=f"Factuur {dutch.number}")]))
+    read(writer.camt053([writer.transfer(belgian.gross_total, remittance=belgian.number)]))
+    # Paid in full, then credited in full: the money is owed back.
+    credit_note_issue(invoice=belgian, lines=None, reason="Dubbel", staff_user=staff_user)
+
+    partly = changelist(staff_client, "invoice", saldo="partly")
+    overpaid = changelist(staff_client, "invoice", saldo="overpaid")
+    still_open = changelist(staff_client, "invoice", saldo="open")
+    detail = staff_client.get(reverse("admin:billing_invoice_change", args=[dutch.pk]))
+
+    assert [i.number for i in partly.context["cl"].result_list] == [dutch.number]
+    assert [i.number for i in overpaid.context["cl"].result_list] == [belgian.number]
+    assert [i.number for i in still_open.context["cl"].result_list] == [dutch.number]
+    assert format_eur(-belgian.gross_total) in overpaid.content.decode()
+    html = detail.content.decode()
+    assert "€ 20,00" in html and format_eur(dutch.gross_total - 20) in html
 
 
 def test_invoice_admin_detail_is_read_only_with_lines_and_vat(staff_client, invoices):
