@@ -2,9 +2,12 @@
 
 Runs against whatever database DATABASE_URL names (CI: a fresh SQLite file),
 with the development settings `make run` uses. Exits non-zero on the first
-page that does not answer as expected.
+page that does not answer as expected. Then it plays the collections demo
+(`demo_collections`, about 20 s on SQLite) on today's real date, which the
+tests cannot (they pin the date), and checks what its customer sees.
 """
 
+import io
 import os
 import sys
 from pathlib import Path
@@ -17,12 +20,14 @@ import django
 django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.urls import reverse  # noqa: E402
 
 from portal.navigation import AREAS  # noqa: E402
 
 CUSTOMER = "demo@goudenkorst.nl"
+DEMO_DEBTOR = "lotte@hetboeket.nl"  # made by demo_collections; her debits bounce (R13)
 PASSWORD = "Demo-wachtwoord-2026"
 
 
@@ -58,6 +63,31 @@ def main() -> None:
     check(Client(), "/admin/", status=302)
     assert staff.is_staff
     print("smoke: all pages answer")
+    collections_demo()
+
+
+def collections_demo() -> None:
+    """R12/R13 on today's date: batches, AM04 returns, the 28th rule; a second run adds nothing."""
+    out = io.StringIO()
+    call_command("demo_collections", stdout=out)
+    story = out.getvalue()
+    for expected in ("kalender: batch SB-DD-", "storno AM04", "om over te maken", "R13: "):
+        if expected not in story:
+            print(f"FAIL demo_collections: no {expected!r} in its story:\n{story}")
+            sys.exit(1)
+    again = io.StringIO()
+    call_command("demo_collections", stdout=again)
+    if "Niets nieuws" not in again.getvalue():
+        print(f"FAIL demo_collections a second time:\n{again.getvalue()}")
+        sys.exit(1)
+    customer = Client()
+    login = customer.post("/accounts/login/", {"login": DEMO_DEBTOR, "password": PASSWORD})
+    if login.status_code != 302:
+        print(f"FAIL demo login for {DEMO_DEBTOR}: {login.status_code}")
+        sys.exit(1)
+    check(customer, reverse("portal:facturen"), contains="AM04")
+    check(customer, "/")
+    print("smoke: collections demo played")
 
 
 if __name__ == "__main__":

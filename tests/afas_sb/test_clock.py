@@ -162,3 +162,20 @@ def test_today_ignores_a_time_zone_activated_for_display():
             assert clock.today() == date(2026, 12, 1)
         finally:
             timezone.deactivate()
+
+
+def test_replaying_moves_the_clock_back_for_the_block_only_and_runs_on():
+    real = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    with time_machine.travel(real, tick=False) as traveller:
+        with clock.replaying(datetime(2026, 9, 1, 8, 0, tzinfo=UTC)):
+            assert clock.today() == date(2026, 9, 1)
+            traveller.shift(timedelta(hours=1))
+            assert clock.now() == datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
+        assert clock.now() == real + timedelta(hours=1)
+
+
+def test_replaying_never_sets_the_clock_ahead():
+    with time_machine.travel(datetime(2026, 11, 24, 12, 0, tzinfo=UTC), tick=False):
+        with pytest.raises(ValueError), clock.replaying(datetime(2026, 11, 25, tzinfo=UTC)):
+            pass  # pragma: no cover
+        assert clock.today() == date(2026, 11, 24)
