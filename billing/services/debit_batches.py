@@ -37,8 +37,9 @@ import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from typing import ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -55,48 +56,87 @@ from ..models import DebitBatch, DirectDebit, Invoice, Mandate
 from ..models.mandates import validate_sepa_reference
 from ..sepa.pain008 import Pain008Debit, render_pain008
 from ..sepa.submission import submission_for
+from .bulk import among, batched
 from .debits import batch_day_for, debits_cancel, earliest_collection_date
 from .ledger import with_balances
 from .mandates import FRST, RCUR, creditor_name, sepa_creditor_id
 
 logger = logging.getLogger(__name__)
 
-# Rows per IN (...) list: well inside SQLite's and PostgreSQL's parameter limits.
-ID_CHUNK = 2000
 # How far ahead scheduled collection dates are looked at; batch days lie a few
 # TARGET2 days before them, so a month is far more than enough.
 LOOKAHEAD_DAYS = 31
-# What batching reads of a debit: a run may hold 100 000 of them, so not whole invoices.
-DEBIT_FIELDS = (
-    "invoice__number",
-    "organisation_id",
-    "mandate_id",
-    "amount",
-    "collection_date",
-    "end_to_end_id",
-    "status",
-)
-MANDATE_FIELDS = (
-    "reference",
-    "account_holder",
-    "iban",
-    "bic",
-    "signed_at",
-    "status",
-    "first_collected_at",
-)
 
 
-def _chunks(values: list, size: int = ID_CHUNK):
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+@dataclass(slots=True)
+class _Mandate:
+    """What batching reads of a mandate (a run may hold 100 000: no model instances)."""
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "pk",
+        "reference",
+        "account_holder",
+        "iban",
+        "bic",
+        "signed_at",
+        "status",
+        "first_collected_at",
+    )
+
+    pk: int
+    reference: str
+    account_holder: str
+    iban: str
+    bic: str
+    signed_at: datetime
+    status: str
+    first_collected_at: datetime | None
+
+
+@dataclass(slots=True)
+class _Debit:
+    """What batching reads and writes of a debit, and the mandate it goes out on."""
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "pk",
+        "invoice_id",
+        "invoice__number",
+        "organisation_id",
+        "mandate_id",
+        "amount",
+        "collection_date",
+        "end_to_end_id",
+    )
+
+    pk: int
+    invoice_id: int
+    invoice_number: str
+    organisation_id: int
+    mandate_id: int
+    amount: Decimal
+    collection_date: date
+    end_to_end_id: str
+    mandate: _Mandate | None = None
+
+    def as_model(self) -> DirectDebit:
+        """The model instance the rarer paths (cancel, lower, refuse) audit and update by."""
+        return DirectDebit(
+            pk=self.pk,
+            invoice_id=self.invoice_id,
+            organisation_id=self.organisation_id,
+            mandate_id=self.mandate_id,
+            amount=self.amount,
+            collection_date=self.collection_date,
+            end_to_end_id=self.end_to_end_id,
+            status=DirectDebit.Status.SCHEDULED,
+        )
 
 
 @dataclass
 class _Group:
     collection_date: date
     sequence_type: str
-    debits: list[DirectDebit]
+    debits: list[_Debit]
 
 
 def debit_batches_create(*, day: date) -> list[DebitBatch]:
@@ -142,33 +182,33 @@ def _batch(*, day: date, due_dates: list[date], reach_from: date) -> list[DebitB
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    debits: list[DirectDebit] = []
+    debits: list[_Debit] = []
     owed: dict[int, Decimal] = {}
-    for chunk in _chunks(invoice_ids):
+    for chunk in batched(invoice_ids):
         # Read after the invoice locks: a run that went first has batched these already.
-        debits += (
+        rows = (
             DirectDebit.objects.select_for_update(of=("self",))
             .filter(
-                invoice_id__in=chunk,
+                among("invoice_id", chunk),
                 status=DirectDebit.Status.SCHEDULED,
                 collection_date__in=due_dates,
             )
-            .select_related("invoice")
-            .only(*DEBIT_FIELDS)
             .order_by("pk")
+            .values_list(*_Debit.FIELDS)
         )
+        debits += [_Debit(*row) for row in rows]
         for pk, status, gross, credited, paid in with_balances(
-            Invoice.objects.filter(pk__in=chunk)
+            Invoice.objects.filter(among("pk", chunk))
         ).values_list("pk", "status", "gross_total", "credited_total", "paid_total"):
             owed[pk] = gross - credited - paid if status == Invoice.Status.OPEN else Decimal(0)
     mandates = _locked_mandates({debit.mandate_id for debit in debits})
 
     earliest = earliest_collection_date(reach_from)
     groups: dict[tuple[date, str], _Group] = {}
-    to_cancel: dict[str, list[DirectDebit]] = defaultdict(list)
-    moved: list[DirectDebit] = []
-    lowered: list[DirectDebit] = []
-    refused: list[DirectDebit] = []
+    to_cancel: dict[str, list[_Debit]] = defaultdict(list)
+    moved: list[_Debit] = []
+    lowered: list[_Debit] = []
+    refused: list[_Debit] = []
     for debit in debits:
         mandate = mandates[debit.mandate_id]
         debit.mandate = mandate
@@ -197,12 +237,12 @@ def _batch(*, day: date, due_dates: list[date], reach_from: date) -> list[DebitB
         )
 
     debits_cancel(
-        debits=to_cancel["invoice_settled"],
+        debits=[debit.as_model() for debit in to_cancel["invoice_settled"]],
         reason="invoice_settled",
         note=_("Factuur betaald of gecrediteerd voordat de incasso werd aangeboden"),
     )
     debits_cancel(
-        debits=to_cancel["mandate_inactive"],
+        debits=[debit.as_model() for debit in to_cancel["mandate_inactive"]],
         reason="mandate_inactive",
         note=_("Machtiging niet meer actief"),
     )
@@ -211,21 +251,21 @@ def _batch(*, day: date, due_dates: list[date], reach_from: date) -> list[DebitB
     return [_create_batch(group) for _key, group in sorted(groups.items())]
 
 
-def _locked_mandates(mandate_ids: set[int]) -> dict[int, Mandate]:
+def _locked_mandates(mandate_ids: set[int]) -> dict[int, _Mandate]:
     """The debits' mandates, locked against a revocation until the batch commits."""
-    mandates: dict[int, Mandate] = {}
-    for chunk in _chunks(sorted(mandate_ids)):
-        mandates.update(
-            (mandate.pk, mandate)
-            for mandate in Mandate.objects.select_for_update(no_key=True)
-            .filter(pk__in=chunk)
-            .only(*MANDATE_FIELDS)
+    mandates: dict[int, _Mandate] = {}
+    for chunk in batched(sorted(mandate_ids)):
+        rows = (
+            Mandate.objects.select_for_update(no_key=True)
+            .filter(among("pk", chunk))
             .order_by("pk")
+            .values_list(*_Mandate.FIELDS)
         )
+        mandates.update((row[0], _Mandate(*row)) for row in rows)
     return mandates
 
 
-def _sepa_identifiers_valid(debit: DirectDebit, mandate: Mandate) -> bool:
+def _sepa_identifiers_valid(debit: _Debit, mandate: _Mandate) -> bool:
     try:
         validate_sepa_reference(mandate.reference)
         validate_sepa_reference(debit.end_to_end_id)
@@ -234,7 +274,7 @@ def _sepa_identifiers_valid(debit: DirectDebit, mandate: Mandate) -> bool:
     return True
 
 
-def _save_amounts_and_dates(lowered: list[DirectDebit], moved: list[DirectDebit]) -> None:
+def _save_amounts_and_dates(lowered: list[_Debit], moved: list[_Debit]) -> None:
     """Lowered amounts one by one (rare: a partial credit note); moved dates per date."""
     now = clock.now()
     for debit in lowered:
@@ -242,7 +282,7 @@ def _save_amounts_and_dates(lowered: list[DirectDebit], moved: list[DirectDebit]
         audit_record(
             action="debit.amount_lowered",
             organisation_id=debit.organisation_id,
-            target=debit,
+            target=debit.as_model(),
             reason=_("Deels gecrediteerd of betaald voordat de incasso werd aangeboden"),
             data={"end_to_end_id": debit.end_to_end_id, "amount": str(debit.amount)},
         )
@@ -250,13 +290,13 @@ def _save_amounts_and_dates(lowered: list[DirectDebit], moved: list[DirectDebit]
     for debit in moved:
         by_date[debit.collection_date].append(debit.pk)
     for collection_date, pks in by_date.items():
-        for chunk in _chunks(pks):
-            DirectDebit.objects.filter(pk__in=chunk).update(
+        for chunk in batched(pks):
+            DirectDebit.objects.filter(among("pk", chunk)).update(
                 collection_date=collection_date, updated_at=now
             )
 
 
-def _report_refused(refused: list[DirectDebit]) -> None:
+def _report_refused(refused: list[_Debit]) -> None:
     """Left scheduled, loudly: staff correct the reference; cancelling would re-plan it daily."""
     for debit in refused:
         logger.error(
@@ -268,7 +308,7 @@ def _report_refused(refused: list[DirectDebit]) -> None:
         audit_record(
             action="debit.refused",
             organisation_id=debit.organisation_id,
-            target=debit,
+            target=debit.as_model(),
             reason=_("Machtigingskenmerk of end-to-end-id bevat tekens buiten de SEPA-tekenset"),
             data={"end_to_end_id": debit.end_to_end_id, "mandate": debit.mandate.reference},
         )
@@ -303,8 +343,8 @@ def _create_batch(group: _Group) -> DebitBatch:
     # a batch without its file.
     batch.file.save(f"{batch.message_id}.xml", ContentFile(content), save=False)
     batch.save(update_fields=["message_id", "debit_count", "total", "sha256", "file"])
-    for chunk in _chunks([debit.pk for debit in group.debits]):
-        DirectDebit.objects.filter(pk__in=chunk).update(
+    for chunk in batched([debit.pk for debit in group.debits]):
+        DirectDebit.objects.filter(among("pk", chunk)).update(
             status=DirectDebit.Status.BATCHED,
             batch=batch,
             sequence_type=group.sequence_type,
@@ -326,7 +366,7 @@ def _create_batch(group: _Group) -> DebitBatch:
     return batch
 
 
-def _pain008_debit(debit: DirectDebit) -> Pain008Debit:
+def _pain008_debit(debit: _Debit) -> Pain008Debit:
     mandate = debit.mandate
     return Pain008Debit(
         end_to_end_id=debit.end_to_end_id,
@@ -336,7 +376,7 @@ def _pain008_debit(debit: DirectDebit) -> Pain008Debit:
         debtor_name=mandate.account_holder,
         debtor_iban=mandate.iban,
         debtor_bic=mandate.bic,
-        remittance=f"Factuur {debit.invoice.number} AFAS SB",
+        remittance=f"Factuur {debit.invoice_number} AFAS SB",
     )
 
 

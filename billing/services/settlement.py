@@ -10,122 +10,47 @@ collection line arriving later is a no-op.
 
 ``SettlementBook`` holds the invoices and debits one chunk of a bank file
 touches, with the invoices locked (by primary key, the ledger's order) and
-their balances in memory. Lines are decided one by one against that state, so a
-collection and its return in the same file settle right in either order; the
-result is written back in bulk by ``flush`` (a 100 000-line statement must
-import in seconds). What a failed debit leads to — a re-presentment, an
-invalid mandate, a request to pay by transfer — follows after the flush,
-through the ordinary services, because it is rare and reads the ledger.
+their balances in memory, read after the locks. Lines are decided one by one
+against that state, so a collection and its return in the same file settle
+right in either order; the result is written back in bulk by ``flush``, with
+plain rows rather than model instances (``bulk``): a 100 000-line statement
+must import in well under a minute. What the chunk's failed debits lead to — a
+re-presentment, an invalid mandate, a request to pay by transfer — follows
+after the flush (``failures_follow_up``), also in bulk: a statement may bring
+thousands of returns.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import ClassVar
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Count, JSONField, Max
+from django.db import connection, transaction
+from django.db.models import Count
 from django.utils.translation import gettext as _
-from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from afas_sb import clock
 from afas_sb.audit.models import ActorKind, AuditEvent
 from afas_sb.audit.services import audit_record
 from afas_sb.money import quantize
+from licensing.models import Organisation
 
 from ..models import CollectionNotice, DebitBatch, DirectDebit, Invoice, Mandate, Payment
 from ..sepa.reasons import ReturnPath, describe, return_path
-from .debits import collection_date_for, debit_create
-from .ledger import ZERO, invoice_balance, with_balances
-from .mandates import mandate_invalidate
-from .notices import notice_queue
+from .bulk import among, batched, insert_rows, reserve_ids, sql_among
+from .debits import collection_date_for, end_to_end_id_for
+from .ledger import ZERO, with_balances
 
 Status = DirectDebit.Status
 
 # Debits the bank has (or may have) received: a collection or a verdict can arrive for them.
 AT_BANK = (Status.BATCHED, Status.SUBMITTED)
 FINAL = (Status.COLLECTED, Status.RETURNED, Status.REJECTED, Status.CANCELLED)
-
-
-def in_query_size() -> int:
-    """Values per ``IN (...)``: SQLite allows 999 parameters; Django sends the list to
-    PostgreSQL as one array (``= ANY(%s)``), so there it can be a whole chunk."""
-    return 900 if connection.vendor == "sqlite" else 5000
-
-
-def batched(values: Iterable, size: int | None = None) -> Iterator[list]:
-    size = size or in_query_size()
-    chunk: list = []
-    for value in values:
-        chunk.append(value)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def reserve_ids(model, count: int) -> list[int]:
-    """``count`` primary keys for rows about to be inserted, so other rows can refer to them.
-
-    PostgreSQL hands them out from the table's sequence. SQLite has one writer at
-    a time and the caller's transaction has already written, so the next ones
-    after the highest key are ours.
-    """
-    if count <= 0:
-        return []
-    table = model._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [table, count],
-            )
-            return [row[0] for row in cursor.fetchall()]
-        cursor.execute(f'SELECT COALESCE(MAX("id"), 0) FROM "{table}"')  # noqa: S608 - model table
-        start = cursor.fetchone()[0] + 1
-    return list(range(start, start + count))
-
-
-def insert_rows(model, rows: list[dict]) -> None:
-    """Insert plain rows (column name -> value, all with the same columns).
-
-    A 100 000-line statement writes as many transactions, payments and audit
-    rows; building model instances and an INSERT for them costs more than the
-    rest of the import, so PostgreSQL gets them by ``COPY``. Elsewhere (SQLite)
-    ``bulk_create``.
-    """
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create([model(**row) for row in rows], batch_size=500)
-        return
-    columns = list(rows[0])
-    json_columns = {
-        f.attname for f in model._meta.concrete_fields if isinstance(f, JSONField)
-    } & set(columns)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(model._meta.db_table), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    with (
-        connection.cursor() as cursor,
-        connection.wrap_database_errors,
-        cursor.cursor.copy(statement) as copy,
-    ):
-        for row in rows:
-            values = [row[column] for column in columns]
-            if json_columns:
-                values = [
-                    Jsonb(value) if column in json_columns else value
-                    for column, value in zip(columns, values, strict=True)
-                ]
-            copy.write_row(values)
 
 
 @dataclass(slots=True)
@@ -142,6 +67,7 @@ class DebitState:
         "amount",
         "status",
         "end_to_end_id",
+        "attempt",
         "collected_on",
     )
 
@@ -153,6 +79,7 @@ class DebitState:
     amount: Decimal
     status: str
     end_to_end_id: str
+    attempt: int
     collected_on: date | None = None
     return_reason: str = ""
     return_info: str = ""
@@ -221,17 +148,17 @@ class SettlementBook:
     def find_debits(self, *, end_to_end_ids: Iterable[str], batch_ids: Iterable[str]) -> None:
         """The debits the lines name (unlocked: only to tell collections from transfers)."""
         for ids in batched(set(end_to_end_ids)):
-            rows = DirectDebit.objects.filter(end_to_end_id__in=ids).values_list(
+            rows = DirectDebit.objects.filter(among("end_to_end_id", ids)).values_list(
                 "end_to_end_id", "pk", "invoice_id"
             )
             self._found.update({e2e: (pk, invoice_id) for e2e, pk, invoice_id in rows})
         batch_ids = set(batch_ids)
         if batch_ids:
             for ids in batched(batch_ids):
-                for batch in DebitBatch.objects.filter(message_id__in=ids):
+                for batch in DebitBatch.objects.filter(among("message_id", ids)):
                     self.batches[batch.message_id] = batch
             for ids in batched([b.pk for b in self.batches.values()]):
-                rows = DirectDebit.objects.filter(batch_id__in=ids).values_list(
+                rows = DirectDebit.objects.filter(among("batch_id", ids)).values_list(
                     "batch_id", "pk", "invoice_id"
                 )
                 for batch_id, pk, invoice_id in rows:
@@ -239,6 +166,10 @@ class SettlementBook:
 
     def names_debit(self, end_to_end_id: str | None) -> bool:
         return bool(end_to_end_id) and end_to_end_id in self._found
+
+    def invoice_ids_of(self, end_to_end_ids: Iterable[str]) -> set[int]:
+        """The invoices of the named debits (those found)."""
+        return {self._found[e2e][1] for e2e in end_to_end_ids if e2e in self._found}
 
     def lock(self, *, invoice_ids: Iterable[int] = ()) -> None:
         """Lock the invoices (theirs and ``invoice_ids``) in primary-key order, then read
@@ -249,11 +180,16 @@ class SettlementBook:
         ]
         wanted = sorted({invoice_id for _pk, invoice_id in found} | set(invoice_ids))
         for ids in batched(wanted):
-            locked = Invoice.objects.select_for_update(of=("self",)).filter(pk__in=ids)
-            rows = (
-                with_balances(locked)
+            list(
+                Invoice.objects.select_for_update()
+                .filter(among("pk", ids))
                 .order_by("pk")
-                .values_list(*InvoiceState.FIELDS, "gross_total", "credited_total", "paid_total")
+                .values_list("pk", flat=True)
+            )
+            # A statement of its own: one that waited for a lock still reads other rows
+            # (the payments) as they were when it began, before the holder committed.
+            rows = with_balances(Invoice.objects.filter(among("pk", ids))).values_list(
+                *InvoiceState.FIELDS, "gross_total", "credited_total", "paid_total"
             )
             for *fields, gross, credited, paid in rows:
                 state = InvoiceState(*fields)
@@ -265,7 +201,7 @@ class SettlementBook:
         # Locking 100 000 debit rows as well would cost a second for nothing.
         fresh: dict[int, DebitState] = {}
         for ids in batched(sorted({pk for pk, _invoice_id in found})):
-            rows = DirectDebit.objects.filter(pk__in=ids).values_list(*DebitState.FIELDS)
+            rows = DirectDebit.objects.filter(among("pk", ids)).values_list(*DebitState.FIELDS)
             for fields in rows:
                 fresh[fields[0]] = DebitState(*fields)
         self.by_end_to_end = {
@@ -277,7 +213,7 @@ class SettlementBook:
         settled = [pk for pk, debit in fresh.items() if debit.status not in AT_BANK]
         for ids in batched(settled):
             self._recorded.update(
-                Payment.objects.filter(debit_id__in=ids).values_list("debit_id", "kind")
+                Payment.objects.filter(among("debit_id", ids)).values_list("debit_id", "kind")
             )
 
     # --- money --------------------------------------------------------------------
@@ -480,18 +416,30 @@ class SettlementBook:
         insert_rows(Payment, self._payments)
         for day, ids in self._collected.items():
             for part in batched(ids):
-                DirectDebit.objects.filter(pk__in=part).update(
+                DirectDebit.objects.filter(among("pk", part)).update(
                     status=Status.COLLECTED, collected_on=day, updated_at=now
                 )
+        # Failed debits: one UPDATE per outcome (status, reason, dates), not one per debit.
+        outcomes: dict[tuple, list[int]] = defaultdict(list)
         for debit in self._changed.values():
-            DirectDebit.objects.filter(pk=debit.pk).update(
-                status=debit.status,
-                return_reason=debit.return_reason,
-                return_info=debit.return_info,
-                returned_on=debit.returned_on,
-                collected_on=debit.collected_on,
-                updated_at=now,
+            outcome = (
+                debit.status,
+                debit.return_reason,
+                debit.return_info,
+                debit.returned_on,
+                debit.collected_on,
             )
+            outcomes[outcome].append(debit.pk)
+        for (status, reason, info, returned_on, collected_on), ids in outcomes.items():
+            for part in batched(ids):
+                DirectDebit.objects.filter(among("pk", part)).update(
+                    status=status,
+                    return_reason=reason,
+                    return_info=info,
+                    returned_on=returned_on,
+                    collected_on=collected_on,
+                    updated_at=now,
+                )
         self._refresh_invoices()
         scheduled_debits_follow_balance(
             owed={pk: self.owed[pk] for pk in self._paid_by_transfer}, user=self.user
@@ -513,168 +461,371 @@ class SettlementBook:
                 target[status].append(pk)
         for status, ids in target.items():
             for part in batched(ids):
-                Invoice.objects.filter(pk__in=part).update(status=status)
+                Invoice.objects.filter(among("pk", part)).update(status=status)
+
+    def open_amount(self, invoice_id: int) -> Decimal:
+        """What the invoice still asks to be paid; nothing on a credit note or credited invoice."""
+        invoice = self.invoices[invoice_id]
+        if invoice.kind != Invoice.Kind.INVOICE or invoice.status == Invoice.Status.CREDITED:
+            return ZERO
+        return max(self.owed[invoice_id], ZERO)
 
     def follow_up(self) -> dict[str, int]:
-        """What each failed debit leads to; run after ``flush`` (it reads the ledger)."""
-        counts: dict[str, int] = defaultdict(int)
-        for failure in self.failures:
-            counts[failure_follow_up(failure=failure, user=self.user)] += 1
-        self.failures = []
-        return counts
+        """What the chunk's failed debits lead to (``failures_follow_up``); after ``flush``."""
+        failures, self.failures = self.failures, []
+        return failures_follow_up(failures, book=self)
 
 
 # --- after a debit failed ------------------------------------------------------------
 
 
-def failure_follow_up(*, failure: Failure, user=None) -> str:
-    """Re-present, invalidate the mandate, or ask to pay by transfer; 'represented',
-    'pay_by_transfer' or 'settled' (nothing owed any more). Inside the import's transaction."""
-    debit = DirectDebit.objects.select_related("mandate", "invoice").get(pk=failure.debit.pk)
-    invoice = debit.invoice
-    reason = failure.reason
-    path = return_path(reason)
-    if path is ReturnPath.INVALIDATE:
-        mandate_invalidate(mandate=debit.mandate, reason_code=reason or "?")
-        _cancel_scheduled_on_mandate(debit.mandate_id)
-    open_amount = _open_amount(invoice)
-    new_debit = None
-    if path in (ReturnPath.RETRY, ReturnPath.RETRY_ONCE) and open_amount > ZERO:
-        new_debit = _represent(debit, path=path, amount=open_amount)
-    if new_debit is not None:
-        outcome = "represented"
-        notice_queue(debit=new_debit, kind=CollectionNotice.Kind.RETRY)
-    elif open_amount > ZERO:
-        outcome = "pay_by_transfer"
-        notice_queue(debit=debit, kind=CollectionNotice.Kind.PAY_BY_TRANSFER)
-    else:
-        outcome = "settled"
-    audit_record(
-        action="debit.rejected" if failure.rejected else "debit.returned",
-        actor_kind=ActorKind.SYSTEM,
-        actor_user=user,
-        organisation_id=debit.organisation_id,
-        target=debit,
-        reason=describe(reason) or _("Geen reden opgegeven"),
-        data={
-            "end_to_end_id": debit.end_to_end_id,
-            "invoice": invoice.number,
-            "amount": str(debit.amount),
-            "code": reason or None,
-            "path": path.value,
-            "outcome": outcome,
-            "new_debit": new_debit.end_to_end_id if new_debit else None,
-        },
+def failures_follow_up(failures: list[Failure], *, book: SettlementBook) -> dict[str, int]:
+    """Per failed debit: re-present it, invalidate its mandate, or ask to pay by transfer.
+
+    Returns how many were 'represented', 'pay_by_transfer' or 'settled' (nothing
+    owed any more: a transfer earlier in the file paid). Runs inside the import's
+    transaction after ``flush``, with the invoices still locked, so the book's
+    balances are the ledger's; a few queries for all of a chunk's failures, since
+    a statement can bring thousands of returns.
+    """
+    if not failures:
+        return {}
+    now = clock.now()
+    paths = [return_path(failure.reason) for failure in failures]
+    invalid: dict[int, str] = {}
+    for failure, path in zip(failures, paths, strict=True):
+        if path is ReturnPath.INVALIDATE:
+            invalid.setdefault(failure.debit.mandate_id, failure.reason or "?")
+    _mandates_invalidate(invalid, at=now)
+    _cancel_scheduled(mandate_ids=invalid, reason=_("Machtiging ongeldig"), at=now)
+    open_amounts = [book.open_amount(failure.debit.invoice_id) for failure in failures]
+    new_debits = _represent(
+        [
+            (failure, path, amount)
+            for failure, path, amount in zip(failures, paths, open_amounts, strict=True)
+            if path in (ReturnPath.RETRY, ReturnPath.RETRY_ONCE) and amount > ZERO
+        ],
+        book=book,
+        at=now,
     )
-    return outcome
+    counts: dict[str, int] = defaultdict(int)
+    notices, audits = [], []
+    for failure, path, amount in zip(failures, paths, open_amounts, strict=True):
+        debit = failure.debit
+        new_debit = new_debits.get(debit.pk)
+        if new_debit is not None:
+            outcome = "represented"
+            notices.append(
+                _notice(CollectionNotice.Kind.RETRY, debit_id=new_debit["id"], of=debit, at=now)
+            )
+        elif amount > ZERO:
+            outcome = "pay_by_transfer"
+            notices.append(
+                _notice(CollectionNotice.Kind.PAY_BY_TRANSFER, debit_id=debit.pk, of=debit, at=now)
+            )
+        else:
+            outcome = "settled"
+        counts[outcome] += 1
+        audits.append(
+            audit_row(
+                "debit.rejected" if failure.rejected else "debit.returned",
+                DirectDebit,
+                debit.pk,
+                organisation_id=debit.organisation_id,
+                user_id=book.user_id,
+                reason=describe(failure.reason) or _("Geen reden opgegeven"),
+                data={
+                    "end_to_end_id": debit.end_to_end_id,
+                    "invoice": book.invoices[debit.invoice_id].number,
+                    "amount": str(debit.amount),
+                    "code": failure.reason or None,
+                    "path": path.value,
+                    "outcome": outcome,
+                    "new_debit": new_debit["end_to_end_id"] if new_debit else None,
+                },
+                at=now,
+            )
+        )
+    # ``notice_queue`` for many: one per debit and kind (a repeat is ignored); sent
+    # after commit by the sweep (``notices_send_after_commit``), not a task each.
+    CollectionNotice.objects.bulk_create(notices, batch_size=500, ignore_conflicts=True)
+    insert_rows(AuditEvent, audits)
+    return dict(counts)
 
 
-def _open_amount(invoice: Invoice) -> Decimal:
-    if invoice.kind != Invoice.Kind.INVOICE or invoice.status == Invoice.Status.CREDITED:
-        return ZERO
-    return invoice_balance(invoice).open_amount
+def notices_send_after_commit() -> None:
+    """Send the queued collection e-mails once the import commits: one sweep (it goes on
+    while more are due) instead of a task per e-mail for thousands of returns."""
+
+    def enqueue() -> None:
+        from ..notice_tasks import collection_notices_sweep
+
+        collection_notices_sweep.delay()
+
+    transaction.on_commit(enqueue)
 
 
-def represent_allowed(debit: DirectDebit, *, path: ReturnPath) -> bool:
+def _notice(kind: str, *, debit_id: int, of: DebitState, at) -> CollectionNotice:
+    """The e-mail about debit ``debit_id`` (the failed one, or its re-presentment) to the
+    customer of the failed debit ``of``; due at once."""
+    return CollectionNotice(
+        organisation_id=of.organisation_id,
+        invoice_id=of.invoice_id,
+        debit_id=debit_id,
+        kind=kind,
+        next_attempt_at=at,
+        created_at=at,
+    )
+
+
+def represent_allowed(
+    debit: DebitState, *, path: ReturnPath, history: list[tuple[int, str, str]], active: bool
+) -> bool:
     """SEPA_MAX_REPRESENTMENTS re-attempts in all (attempt 1 is the first presentment),
-    and after an MS03 at most one; only on the same mandate while it is active."""
-    if debit.attempt - 1 >= int(settings.SEPA_MAX_REPRESENTMENTS):
+    and after an MS03 at most one; only on the same mandate while it is ``active``.
+
+    ``history``: (attempt, status, return reason) of every debit of the invoice.
+    """
+    if debit.attempt - 1 >= int(settings.SEPA_MAX_REPRESENTMENTS) or not active:
         return False
-    mandate = Mandate.objects.get(pk=debit.mandate_id)
-    if mandate.status != Mandate.Status.ACTIVE:
-        return False
-    if path is ReturnPath.RETRY_ONCE:
+    if path is ReturnPath.RETRY_ONCE and any(
         # An earlier attempt that failed with MS03 was already followed by a re-presentment.
-        earlier_ms03 = DirectDebit.objects.filter(
-            invoice_id=debit.invoice_id, attempt__lt=debit.attempt, return_reason="MS03"
+        attempt < debit.attempt and reason == "MS03"
+        for attempt, _status, reason in history
+    ):
+        return False
+    return not any(status in DirectDebit.LIVE_STATUSES for _attempt, status, _r in history)
+
+
+# A new debit's columns before it is filled in: the model's defaults.
+_DEBIT_DEFAULTS = {
+    field.attname: field.get_default()
+    for field in DirectDebit._meta.concrete_fields
+    if not field.primary_key
+}
+
+
+def _represent(
+    retries: list[tuple[Failure, ReturnPath, Decimal]], *, book: SettlementBook, at
+) -> dict[int, dict]:
+    """The next attempt (a new scheduled debit for the open amount, on the same mandate,
+    ``SEPA_REPRESENT_AFTER_DAYS`` after the return) of each failure that may have one;
+    by the failed debit's key. The invoices are locked, as ``debit_create`` asks."""
+    if not retries:
+        return {}
+    history: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
+    for ids in batched(sorted({failure.debit.invoice_id for failure, _p, _a in retries})):
+        rows = DirectDebit.objects.filter(among("invoice_id", ids)).values_list(
+            "invoice_id", "attempt", "status", "return_reason"
         )
-        if earlier_ms03.exists():
-            return False
-    return not DirectDebit.objects.filter(
-        invoice_id=debit.invoice_id, status__in=DirectDebit.LIVE_STATUSES
-    ).exists()
+        for invoice_id, *attempt in rows:
+            history[invoice_id].append(tuple(attempt))
+    active: set[int] = set()
+    for ids in batched(sorted({failure.debit.mandate_id for failure, _p, _a in retries})):
+        active.update(
+            Mandate.objects.filter(among("pk", ids), status=Mandate.Status.ACTIVE).values_list(
+                "pk", flat=True
+            )
+        )
+    today = clock.today()
+    after = timedelta(days=int(settings.SEPA_REPRESENT_AFTER_DAYS))
+    new: dict[int, dict] = {}
+    for failure, path, amount in retries:
+        debit = failure.debit
+        attempts = history[debit.invoice_id]
+        if not represent_allowed(
+            debit, path=path, history=attempts, active=debit.mandate_id in active
+        ):
+            continue
+        attempt = max((a for a, _s, _r in attempts), default=debit.attempt) + 1
+        attempts.append((attempt, Status.SCHEDULED, ""))  # live now: one per invoice
+        invoice = book.invoices[debit.invoice_id]
+        due = (debit.returned_on or today) + after
+        new[debit.pk] = {
+            **_DEBIT_DEFAULTS,
+            "invoice_id": invoice.pk,
+            "organisation_id": invoice.organisation_id,
+            "mandate_id": debit.mandate_id,
+            "attempt": attempt,
+            "amount": amount,
+            "collection_date": collection_date_for(due_date=due, today=today),
+            "end_to_end_id": end_to_end_id_for(invoice, attempt),
+            # The RETRY e-mail queued with it announces amount, date and mandate.
+            "prenotified_at": at,
+            "created_at": at,
+            "updated_at": at,
+        }
+    for row_id, row in zip(reserve_ids(DirectDebit, len(new)), new.values(), strict=True):
+        row["id"] = row_id
+    insert_rows(DirectDebit, list(new.values()))
+    return new
 
 
-def _represent(debit: DirectDebit, *, path: ReturnPath, amount: Decimal) -> DirectDebit | None:
-    if not represent_allowed(debit, path=path):
-        return None
-    returned_on = debit.returned_on or clock.today()
-    due = returned_on + timedelta(days=int(settings.SEPA_REPRESENT_AFTER_DAYS))
-    last_attempt = DirectDebit.objects.filter(invoice_id=debit.invoice_id).aggregate(
-        last=Max("attempt")
-    )["last"]
-    return debit_create(
-        invoice=debit.invoice,
-        mandate=debit.mandate,
-        amount=amount,
-        collection_date=collection_date_for(due_date=due, today=clock.today()),
-        attempt=max(last_attempt or 0, debit.attempt) + 1,
-        # The RETRY e-mail queued with it announces amount, date and mandate.
-        prenotified_at=clock.now(),
-    )
-
-
-def _cancel_scheduled_on_mandate(mandate_id: int) -> int:
-    """An invalid mandate is never used again: its debits not yet in a batch are cancelled."""
-    ids = list(
-        DirectDebit.objects.filter(
-            mandate_id=mandate_id, status=Status.SCHEDULED, batch__isnull=True
-        ).values_list("pk", "organisation_id", "end_to_end_id")
-    )
+def _mandates_invalidate(codes: dict[int, str], *, at) -> None:
+    """``mandate_invalidate`` for many mandates (key -> bank's reason code): the same
+    locks (organisations, then mandates), only an active mandate ends, one audit row each."""
+    ids = sorted(codes)
     if not ids:
-        return 0
-    cancelled = DirectDebit.objects.filter(
-        pk__in=[pk for pk, _org, _e2e in ids], status=Status.SCHEDULED, batch__isnull=True
-    ).update(status=Status.CANCELLED, updated_at=clock.now())
-    for pk, organisation_id, e2e in ids:
-        AuditEvent.objects.create(
-            action="debit.cancelled",
-            actor_kind=ActorKind.SYSTEM,
-            organisation_id=organisation_id,
-            object_type=DirectDebit._meta.label_lower,
-            object_id=str(pk),
-            reason=_("Machtiging ongeldig"),
-            data={"end_to_end_id": e2e},
+        return
+    organisation_ids: set[int] = set()
+    for part in batched(ids):
+        organisation_ids.update(
+            Mandate.objects.filter(among("pk", part)).values_list("organisation_id", flat=True)
         )
-    return cancelled
+    for part in batched(sorted(organisation_ids)):
+        list(
+            Organisation.objects.select_for_update()
+            .filter(among("pk", part))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+    ending: dict[str, list[int]] = defaultdict(list)
+    audits = []
+    for part in batched(ids):
+        active = (
+            Mandate.objects.select_for_update()
+            .filter(among("pk", part), status=Mandate.Status.ACTIVE)
+            .order_by("pk")
+            .values_list("pk", "organisation_id", "reference")
+        )
+        for pk, organisation_id, reference in active:
+            code = codes[pk].strip().upper()
+            ending[code[:35]].append(pk)
+            audits.append(
+                audit_row(
+                    "mandate.invalidated",
+                    Mandate,
+                    pk,
+                    organisation_id=organisation_id,
+                    reason=_("Incassomachtiging ongeldig: %(code)s") % {"code": code},
+                    data={"reference": reference, "code": code[:35]},
+                    at=at,
+                )
+            )
+    for code, pks in ending.items():
+        for part in batched(pks):
+            Mandate.objects.filter(among("pk", part)).update(
+                status=Mandate.Status.INVALID, ended_at=at, invalid_reason=code
+            )
+    insert_rows(AuditEvent, audits)
+
+
+def _cancel_scheduled(
+    *,
+    mandate_ids: Iterable[int] = (),
+    debit_ids: Iterable[int] = (),
+    reason: str,
+    at,
+    actor_kind: str = ActorKind.SYSTEM,
+    user_id: int | None = None,
+) -> None:
+    """Cancel the debits not yet in a batch (of these mandates, or these debits), one audit
+    row each. One statement sets and tells which it set: a debit a batch took meanwhile
+    is left alone and gets no audit row."""
+    table = DirectDebit._meta.db_table
+    audits = []
+    for column, ids in (("mandate_id", sorted(set(mandate_ids))), ("id", sorted(set(debit_ids)))):
+        for part in batched(ids):
+            condition, params = sql_among(column, part)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f'UPDATE "{table}" SET "status" = %s, "updated_at" = %s '  # noqa: S608 - model table
+                    f'WHERE "status" = %s AND "batch_id" IS NULL AND {condition} '
+                    'RETURNING "id", "organisation_id", "end_to_end_id"',
+                    [Status.CANCELLED, at, Status.SCHEDULED, *params],
+                )
+                cancelled = cursor.fetchall()
+            audits += [
+                audit_row(
+                    "debit.cancelled",
+                    DirectDebit,
+                    pk,
+                    organisation_id=organisation_id,
+                    actor_kind=actor_kind,
+                    user_id=user_id,
+                    reason=reason,
+                    data={"end_to_end_id": e2e},
+                    at=at,
+                )
+                for pk, organisation_id, e2e in cancelled
+            ]
+    insert_rows(AuditEvent, audits)
 
 
 def scheduled_debits_follow_balance(*, owed: dict[int, Decimal], user=None) -> None:
     """After money came in by transfer: a debit not yet in a batch must not collect too much.
 
     Paid in full: the scheduled debit is cancelled. Paid in part: it collects
-    only what is still open (less than announced, never more). The update only
-    touches debits still scheduled, so one a batch took meanwhile is left alone.
+    only what is still open (less than announced, never more). Only debits still
+    scheduled are touched, so one a batch took meanwhile is left alone.
     """
     if not owed:
         return
     now = clock.now()
+    user_id = user.pk if user is not None and getattr(user, "pk", None) else None
+    actor_kind = ActorKind.STAFF if user is not None else ActorKind.SYSTEM
+    scheduled = []
     for ids in batched(owed):
-        scheduled = DirectDebit.objects.filter(
-            invoice_id__in=ids, status=Status.SCHEDULED, batch__isnull=True
+        scheduled += DirectDebit.objects.filter(
+            among("invoice_id", ids), status=Status.SCHEDULED, batch__isnull=True
         ).values_list("pk", "invoice_id", "organisation_id", "amount", "end_to_end_id")
-        for pk, invoice_id, organisation_id, amount, e2e in list(scheduled):
-            open_amount = owed[invoice_id]
-            still = DirectDebit.objects.filter(pk=pk, status=Status.SCHEDULED, batch__isnull=True)
-            if open_amount <= ZERO:
-                changed = still.update(status=Status.CANCELLED, updated_at=now)
-                action, data = "debit.cancelled", {"end_to_end_id": e2e}
-            elif open_amount < amount:
-                changed = still.update(amount=open_amount, updated_at=now)
-                action = "debit.amount_lowered"
-                data = {"end_to_end_id": e2e, "from": str(amount), "to": str(open_amount)}
-            else:
-                continue
-            if changed:
-                audit_record(
-                    action=action,
-                    actor_user=user,
-                    actor_kind=ActorKind.STAFF if user is not None else ActorKind.SYSTEM,
+    reason = _("Betaling per overboeking ontvangen")
+    _cancel_scheduled(
+        debit_ids=[pk for pk, invoice_id, *_rest in scheduled if owed[invoice_id] <= ZERO],
+        reason=reason,
+        at=now,
+        actor_kind=actor_kind,
+        user_id=user_id,
+    )
+    lowered = []
+    for pk, invoice_id, organisation_id, amount, e2e in scheduled:
+        open_amount = owed[invoice_id]
+        if not ZERO < open_amount < amount:
+            continue
+        changed = DirectDebit.objects.filter(
+            pk=pk, status=Status.SCHEDULED, batch__isnull=True
+        ).update(amount=open_amount, updated_at=now)
+        if changed:
+            lowered.append(
+                audit_row(
+                    "debit.amount_lowered",
+                    DirectDebit,
+                    pk,
                     organisation_id=organisation_id,
-                    target=DirectDebit(pk=pk),
-                    reason=_("Betaling per overboeking ontvangen"),
-                    data=data,
+                    actor_kind=actor_kind,
+                    user_id=user_id,
+                    reason=reason,
+                    data={"end_to_end_id": e2e, "from": str(amount), "to": str(open_amount)},
+                    at=now,
                 )
+            )
+    insert_rows(AuditEvent, lowered)
+
+
+def audit_row(
+    action: str,
+    model,
+    pk: int,
+    *,
+    organisation_id: int | None,
+    at,
+    actor_kind: str = ActorKind.SYSTEM,
+    user_id: int | None = None,
+    reason: str = "",
+    data: dict,
+) -> dict:
+    """``audit_record``'s row as plain column values, for ``insert_rows``."""
+    return {
+        "created_at": at,
+        "action": action,
+        "actor_kind": actor_kind,
+        "actor_user_id": user_id,
+        "organisation_id": organisation_id,
+        "object_type": model._meta.label_lower,
+        "object_id": str(pk),
+        "reason": reason,
+        "data": data,
+    }
 
 
 def _mandates_first_collected(mandate_ids: set[int], *, at) -> None:
@@ -682,32 +833,28 @@ def _mandates_first_collected(mandate_ids: set[int], *, at) -> None:
     ``mandate_record_collection``: one audit row per mandate, repeats harmless)."""
     table = Mandate._meta.db_table
     for ids in batched(sorted(mandate_ids)):
+        condition, params = sql_among("id", ids)
         # One statement that sets and tells which it set: a repeat or a concurrent
         # import finds first_collected_at filled and writes no second audit row.
         with connection.cursor() as cursor:
             cursor.execute(
                 f'UPDATE "{table}" SET "first_collected_at" = %s '  # noqa: S608 - model table
-                f'WHERE "first_collected_at" IS NULL AND "id" IN ({", ".join(["%s"] * len(ids))}) '
+                f'WHERE "first_collected_at" IS NULL AND {condition} '
                 'RETURNING "id", "organisation_id", "reference"',
-                [at, *ids],
+                [at, *params],
             )
             first = cursor.fetchall()
-        if not first:
-            continue
         insert_rows(
             AuditEvent,
             [
-                {
-                    "created_at": at,
-                    "action": "mandate.first_collected",
-                    "actor_kind": ActorKind.SYSTEM,
-                    "actor_user_id": None,
-                    "organisation_id": organisation_id,
-                    "object_type": Mandate._meta.label_lower,
-                    "object_id": str(pk),
-                    "reason": "",
-                    "data": {"reference": reference},
-                }
+                audit_row(
+                    "mandate.first_collected",
+                    Mandate,
+                    pk,
+                    organisation_id=organisation_id,
+                    data={"reference": reference},
+                    at=at,
+                )
                 for pk, organisation_id, reference in first
             ],
         )
@@ -722,7 +869,7 @@ def batches_refresh(*, batch_ids: Iterable[int]) -> int:
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     for part in batched(ids):
         rows = (
-            DirectDebit.objects.filter(batch_id__in=part)
+            DirectDebit.objects.filter(among("batch_id", part))
             .values("batch_id", "status")
             .annotate(n=Count("pk"))
             .order_by()
@@ -733,7 +880,7 @@ def batches_refresh(*, batch_ids: Iterable[int]) -> int:
     now = clock.now()
     for part in batched(ids):
         batches = DebitBatch.objects.select_for_update().filter(
-            pk__in=part,
+            among("pk", part),
             status__in=[
                 DebitBatch.Status.SUBMITTED,
                 DebitBatch.Status.COLLECTED,

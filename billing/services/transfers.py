@@ -41,8 +41,9 @@ from afas_sb.money import quantize
 
 from ..bankfiles import CREDIT
 from ..models import BankTransaction, Invoice, Payment
+from .bulk import among, batched
 from .ledger import ZERO, invoice_balance, invoice_lock, payment_record
-from .settlement import Outcome, SettlementBook, batched, scheduled_debits_follow_balance
+from .settlement import Outcome, SettlementBook, scheduled_debits_follow_balance
 
 # An invoice number "2027-000123" as people type it; not inside a longer number,
 # and not the tail of a credit note number ("C2027-000004").
@@ -101,12 +102,17 @@ class TransferMatcher:
         self.by_number: dict[str, int] = {}
         self.by_name: dict[str, list[int]] = defaultdict(list)
 
-    def prepare(self) -> set[int]:
-        """The invoice ids to lock before ``settle``."""
+    def prepare(self, *, reopenable: Iterable[int] = ()) -> set[int]:
+        """The invoice ids to lock before ``settle``.
+
+        ``reopenable``: invoices a line before the transfer may reopen (a returned
+        debit's), so they count as candidates by amount and name even when they are
+        paid now; whether one still owes the amount is decided when the line is.
+        """
         wanted = {n for numbers in self.numbers.values() for n in numbers}
         for part in batched(wanted):
             rows = (
-                Invoice.objects.filter(number__in=part, kind=Invoice.Kind.INVOICE)
+                Invoice.objects.filter(among("number", part), kind=Invoice.Kind.INVOICE)
                 .exclude(status=Invoice.Status.CREDITED)
                 .values_list("pk", "number")
             )
@@ -117,14 +123,15 @@ class TransferMatcher:
             if line.name and not any(n in self.by_number for n in self.numbers[key])
         ]
         if by_name:
-            self._candidates(by_name)
+            self._candidates(by_name, reopenable=set(reopenable))
         return set(self.by_number.values()) | {pk for ids in self.by_name.values() for pk in ids}
 
-    def _candidates(self, lines: list[TransferLine]) -> None:
+    def _candidates(self, lines: list[TransferLine], *, reopenable: set[int]) -> None:
         """Open invoices of the payers' names that may owe one of the amounts.
 
         Either the gross total is the amount (nothing paid or credited yet), or
-        something was paid or credited (the balance is checked under the lock).
+        something was paid or credited (the balance is checked under the lock);
+        and the ``reopenable`` ones, open or not.
         """
         names = {normalise_name(line.name) for line in lines} - {""}
         if not names:
@@ -142,6 +149,12 @@ class TransferMatcher:
         for part in batched(amounts):
             rows.update(open_invoices.filter(gross_total__in=part).values_list("pk", "buyer_name"))
         rows.update(open_invoices.filter(moved).values_list("pk", "buyer_name"))
+        for part in batched(reopenable):
+            rows.update(
+                Invoice.objects.filter(among("pk", part), kind=Invoice.Kind.INVOICE)
+                .exclude(status=Invoice.Status.CREDITED)
+                .values_list("pk", "buyer_name")
+            )
         for pk, buyer_name in sorted(rows):
             name = normalise_name(buyer_name)
             if name in names:
