@@ -124,13 +124,16 @@ format: $(STAMP) ## ruff format, then ruff check --fix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# As modules (python -m bench.NAME): run as files, bench/ would come first on
+# sys.path and bench/collections.py would shadow the standard library's collections.
 bench: $(STAMP) ## Run every bench/*.py script
 	@found=0; \
 	for script in bench/*.py; do \
 	  [ -e "$$script" ] || continue; \
 	  found=1; \
-	  echo "== $$script"; \
-	  $(PY) "$$script" || exit 1; \
+	  module=bench.$$(basename "$$script" .py); \
+	  echo "== python -m $$module"; \
+	  $(PY) -m "$$module" || exit 1; \
 	done; \
 	[ "$$found" = 1 ] || echo "No benchmarks in bench/"
 

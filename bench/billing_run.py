@@ -1,6 +1,6 @@
 """How fast the monthly billing run invoices N agreements, against the raw-insert floor (R7).
 
-    .venv/bin/python bench/billing_run.py --agreements 100000 [--workers 2]
+    .venv/bin/python -m bench.billing_run --agreements 100000 [--workers 2]
         [--database-url postgres://postgres@127.0.0.1:5432/afas_sb_bench]
 
 PostgreSQL only. Uses a dedicated database (created and migrated when

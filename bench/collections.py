@@ -1,6 +1,6 @@
 """How fast collections go: a pain.008 of N debits, and a camt.053 of N entries imported (R12).
 
-    .venv/bin/python bench/collections.py --debits 100000
+    .venv/bin/python -m bench.collections --debits 100000   (or: python bench/collections.py)
         [--database-url postgres://postgres@127.0.0.1:5432/afas_sb_bench_collections]
 
 PostgreSQL only. Uses a dedicated database (created and migrated when

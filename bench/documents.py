@@ -1,6 +1,6 @@
 """How fast invoices become documents: PDFs and UBL files per second per core.
 
-    .venv/bin/python bench/documents.py [--count N] [--lines L] [--plain]
+    .venv/bin/python -m bench.documents [--count N] [--lines L] [--plain]
 
 Renders N documents (default 200) of one typical subscription invoice (five
 licence lines, Dutch VAT) in this one process, after a warm-up render, and

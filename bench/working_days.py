@@ -1,6 +1,6 @@
 """How much the holiday-aware calendars cost over plain weekday arithmetic.
 
-    .venv/bin/python bench/working_days.py [--calls N]
+    .venv/bin/python -m bench.working_days [--calls N]
 
 The termination cut-off (R14) and the collection dates (R12) call these for
 every agreement in a run, so they must stay cheap. Prints calls per second for
