@@ -12,16 +12,53 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from itertools import count
 
 from django.db import transaction
 
-from billing.models import DirectDebit, Invoice, Payment
+from billing.models import DirectDebit, Invoice, Mandate, Payment
 from billing.services.debit_batches import debit_batch_mark_submitted, debit_batches_create
 from billing.services.debits import debit_create
+from billing.services.issue import invoice_issue_one_off
 from billing.services.ledger import invoice_lock, payment_record
 from billing.services.mandates import mandate_record_collection
 
-from .debit_builders import at, live_debit
+from .debit_builders import at, debit_for, live_debit
+
+ISSUED = date(2027, 3, 1)  # Monday; due 15 March (Monday), batch on Friday 12 March
+BATCH_DAY = date(2027, 3, 12)
+COLLECTION = date(2027, 3, 15)
+
+_references = count(1)
+
+
+def one_off(organisation, amount="100.00", *, issued: date = ISSUED) -> Invoice:
+    """An invoice of 1 × ``amount`` + 21 % VAT (100.00 → 121.00)."""
+    with at(issued):
+        return invoice_issue_one_off(
+            organisation=organisation,
+            description="Cursus AFAS SB",
+            quantity=1,
+            unit_price=amount,
+            issue_date=issued,
+            reference=f"CURSUS-{next(_references)}",
+        )
+
+
+def debited(organisation, amount="100.00", *, issued: date = ISSUED):
+    """(invoice, its scheduled debit on the organisation's active mandate)."""
+    invoice = one_off(organisation, amount, issued=issued)
+    mandate = Mandate.objects.get(organisation=organisation, status=Mandate.Status.ACTIVE)
+    with at(issued):
+        return invoice, debit_for(invoice, mandate)
+
+
+def submitted(organisation, amount="100.00"):
+    """(invoice, its debit handed to the bank in the batch of BATCH_DAY)."""
+    invoice, debit = debited(organisation, amount)
+    submit_debits(BATCH_DAY)
+    debit.refresh_from_db()
+    return invoice, debit
 
 
 def submit_debits(batch_day: date) -> list:

@@ -15,50 +15,32 @@ from billing.collection_selectors import (
     payment_state,
     reason_text,
 )
-from billing.models import BankFileImport, BankTransaction, Invoice, Mandate
+from billing.models import BankFileImport, BankTransaction, Invoice
 from billing.selectors import open_amount
 from billing.services.credit import credit_note_issue
-from billing.services.issue import invoice_issue_one_off
 from billing.services.mandates import mandate_invalidate
 from tests.factories import FirmFactory, OrganisationFactory, UserFactory
 
-from .collection_states import bounce, collect, pay_by_transfer, represent, submit_debits
-from .debit_builders import at, customer, debit_for
+from .collection_states import (
+    BATCH_DAY,
+    COLLECTION,
+    bounce,
+    collect,
+    debited,
+    one_off,
+    pay_by_transfer,
+    represent,
+    submit_debits,
+)
+from .debit_builders import customer
 
 pytestmark = pytest.mark.django_db
-
-ISSUED = date(2027, 3, 1)  # Monday; due 15 March (Monday), batch on Friday 12 March
-COLLECTION = date(2027, 3, 15)
-BATCH_DAY = date(2027, 3, 12)
 
 
 @pytest.fixture(autouse=True)
 def _media(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.SEPA_SUBMISSION = "manual"
-
-
-_references = iter(range(1, 10_000))
-
-
-def one_off(organisation, amount="100.00", *, issued: date = ISSUED) -> Invoice:
-    """An invoice of 1 × ``amount`` + 21 % VAT (100.00 → 121.00)."""
-    with at(issued):
-        return invoice_issue_one_off(
-            organisation=organisation,
-            description="Cursus AFAS SB",
-            quantity=1,
-            unit_price=amount,
-            issue_date=issued,
-            reference=f"CURSUS-{next(_references)}",
-        )
-
-
-def debited(organisation, amount="100.00", *, issued: date = ISSUED):
-    invoice = one_off(organisation, amount, issued=issued)
-    mandate = Mandate.objects.get(organisation=organisation, status=Mandate.Status.ACTIVE)
-    with at(issued):
-        return invoice, debit_for(invoice, mandate)
 
 
 def state_of(invoice):

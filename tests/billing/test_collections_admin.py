@@ -20,25 +20,29 @@ from billing.models import (
     DebitBatch,
     DirectDebit,
     Invoice,
-    Mandate,
     Payment,
 )
-from billing.services.issue import invoice_issue_one_off
 from billing.services.notices import notice_queue
 from tests.conftest import login_with_mfa
 from tests.factories import MembershipFactory
 
-from .collection_states import bounce, collect, pay_by_transfer, represent, submit_debits
-from .debit_builders import at, customer, debit_for
+from .collection_states import (
+    BATCH_DAY,
+    bounce,
+    collect,
+    debited,
+    one_off,
+    pay_by_transfer,
+    represent,
+    submitted,
+)
+from .debit_builders import at, customer
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime(2027, 3, 20, 10, 0, tzinfo=UTC)  # a Saturday, after the March collections
-ISSUED = date(2027, 3, 1)
-BATCH_DAY = date(2027, 3, 12)
-COLLECTION = date(2027, 3, 15)
-
 _numbers = count(1)
+
+NOW = datetime(2027, 3, 20, 10, 0, tzinfo=UTC)  # a Saturday, after the March collections
 
 
 @pytest.fixture(autouse=True)
@@ -52,32 +56,6 @@ def staff(client, staff_user, time_machine):
     """Staff logged in (password + TOTP) on ``NOW``; the clock stays there."""
     time_machine.move_to(NOW, tick=False)
     return login_with_mfa(client, staff_user)
-
-
-def one_off(organisation, amount="100.00") -> Invoice:
-    with at(ISSUED):
-        return invoice_issue_one_off(
-            organisation=organisation,
-            description="Cursus AFAS SB",
-            quantity=1,
-            unit_price=amount,
-            issue_date=ISSUED,
-            reference=f"CURSUS-{next(_numbers)}",
-        )
-
-
-def debited(organisation, amount="100.00"):
-    invoice = one_off(organisation, amount)
-    mandate = Mandate.objects.get(organisation=organisation, status=Mandate.Status.ACTIVE)
-    with at(ISSUED):
-        return invoice, debit_for(invoice, mandate)
-
-
-def submitted(organisation, amount="100.00"):
-    invoice, debit = debited(organisation, amount)
-    submit_debits(BATCH_DAY)
-    debit.refresh_from_db()
-    return invoice, debit
 
 
 def batched(organisation, amount="100.00") -> DebitBatch:

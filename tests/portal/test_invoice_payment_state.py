@@ -11,28 +11,29 @@ from django.urls import reverse
 from django.utils.formats import date_format
 
 from billing.bankfiles import writer as generate
-from billing.models import DirectDebit, Invoice, Mandate
+from billing.models import DirectDebit
 from billing.services.bank_import import bank_file_import
-from billing.services.issue import invoice_issue_one_off
 from billing.services.mandates import mandate_invalidate
 from portal.models import Role
 from tests.billing.collection_states import (
+    BATCH_DAY,
+    COLLECTION,
     bounce,
     collect,
+    debited,
+    one_off,
     pay_by_transfer,
     represent,
     submit_debits,
+    submitted,
 )
-from tests.billing.debit_builders import NL_IBAN_2, at, customer, debit_for, sign_mandate
+from tests.billing.debit_builders import NL_IBAN_2, at, customer, sign_mandate
 from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
 FACTUREN = reverse("portal:facturen")
 BETAALGEGEVENS = reverse("portal:betaalgegevens")
-ISSUED = date(2027, 3, 1)
-BATCH_DAY = date(2027, 3, 12)
-COLLECTION = date(2027, 3, 15)
 
 
 @pytest.fixture(autouse=True)
@@ -40,35 +41,6 @@ def _media(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.SEPA_SUBMISSION = "manual"
     settings.VENDOR_IBAN = "NL91ABNA0417164300"
-
-
-_references = iter(range(1, 10_000))
-
-
-def one_off(organisation, amount="100.00", *, issued=ISSUED) -> Invoice:
-    with at(issued):
-        return invoice_issue_one_off(
-            organisation=organisation,
-            description="Cursus AFAS SB",
-            quantity=1,
-            unit_price=amount,
-            issue_date=issued,
-            reference=f"CURSUS-{next(_references)}",
-        )
-
-
-def debited(organisation, amount="100.00"):
-    invoice = one_off(organisation, amount)
-    mandate = Mandate.objects.get(organisation=organisation, status=Mandate.Status.ACTIVE)
-    with at(ISSUED):
-        return invoice, debit_for(invoice, mandate)
-
-
-def submitted(organisation, amount="100.00"):
-    invoice, debit = debited(organisation, amount)
-    submit_debits(BATCH_DAY)
-    debit.refresh_from_db()
-    return invoice, debit
 
 
 @pytest.fixture
