@@ -130,6 +130,7 @@ bench: $(STAMP) ## Run every bench/*.py script
 	@found=0; \
 	for script in bench/*.py; do \
 	  [ -e "$$script" ] || continue; \
+	  case "$$(basename "$$script")" in _*) continue;; esac; \
 	  found=1; \
 	  module=bench.$$(basename "$$script" .py); \
 	  echo "== python -m $$module"; \

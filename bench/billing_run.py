@@ -36,9 +36,10 @@ import tracemalloc
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._database import ensure_database
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/afas_sb_bench"
 PERIOD = date(2027, 1, 1)
@@ -52,21 +53,6 @@ def parse_args():
     parser.add_argument("--workers", type=int, default=2, help="processes for the parallel run")
     parser.add_argument("--seed", type=int, default=2027)
     return parser.parse_args()
-
-
-def ensure_database(url: str) -> None:
-    """Create the benchmark database when it does not exist yet."""
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"database {name} created")
 
 
 def setup_django(url: str) -> None:
