@@ -72,6 +72,7 @@ SUMMARY_LABELS = {
     "ignored": gettext_lazy("genegeerd"),
     "represented": gettext_lazy("opnieuw aangeboden"),
     "pay_by_transfer": gettext_lazy("verzoek om over te maken"),
+    "settled": gettext_lazy("al betaald, niets meer te innen"),
 }
 
 
@@ -597,6 +598,38 @@ class IgnoreForm(forms.Form):
     )
 
 
+def _match_message(bank_transaction: BankTransaction, payment: Payment) -> str:
+    """What a staff match did, in words: collected, booked in full (over-paid?), or in part."""
+    from ..services.ledger import invoice_balance
+    from ..services.transfers import bank_transaction_unbooked
+
+    bank_transaction.refresh_from_db()
+    invoice = payment.invoice
+    values = {
+        "name": bank_transaction.counterparty_name or "—",
+        "number": invoice.number,
+        "amount": format_eur(payment.amount),
+    }
+    if payment.debit_id is not None:
+        return _(
+            "Incasso %(debit)s van %(name)s verwerkt als geïncasseerd: %(amount)s op "
+            "factuur %(number)s."
+        ) % {**values, "debit": payment.debit.end_to_end_id}
+    unbooked = bank_transaction_unbooked(bank_transaction)
+    if unbooked > 0:
+        return _(
+            "%(amount)s van de transactie van %(name)s geboekt op factuur %(number)s; "
+            "%(rest)s staat nog in de wachtrij om te koppelen."
+        ) % {**values, "rest": format_eur(unbooked)}
+    message = _("Transactie van %(name)s gekoppeld aan factuur %(number)s (%(amount)s).") % values
+    overpaid = invoice_balance(invoice).overpaid
+    if overpaid > 0:
+        message += " " + _(
+            "Er is %(overpaid)s te veel betaald; dat staat als negatief saldo op de factuur."
+        ) % {"overpaid": format_eur(overpaid)}
+    return message
+
+
 @admin.register(BankTransaction)
 class BankTransactionAdmin(ReadOnlyAdmin):
     list_display = (
@@ -750,9 +783,9 @@ class BankTransactionAdmin(ReadOnlyAdmin):
             BankTransaction.objects.select_related("import_file", "invoice"), pk=object_id
         )
         form = MatchForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            from ..services.transfers import bank_transaction_match
+        from ..services.transfers import bank_transaction_match, bank_transaction_unbooked
 
+        if request.method == "POST" and form.is_valid():
             try:
                 payment = bank_transaction_match(
                     transaction=bank_transaction,
@@ -764,16 +797,17 @@ class BankTransactionAdmin(ReadOnlyAdmin):
                 form.add_error(None, exc.message)
             else:
                 self.message_user(
-                    request,
-                    _("Transactie van %(name)s gekoppeld aan factuur %(number)s (%(amount)s).")
-                    % {
-                        "name": bank_transaction.counterparty_name or "—",
-                        "number": form.invoice.number,
-                        "amount": format_eur(payment.amount),
-                    },
-                    messages.SUCCESS,
+                    request, _match_message(bank_transaction, payment), messages.SUCCESS
                 )
                 return HttpResponseRedirect(reverse("admin:billing_banktransaction_changelist"))
+        unbooked = bank_transaction_unbooked(bank_transaction)
+        if bank_transaction.credit_debit == "CRDT" and unbooked != bank_transaction.amount:
+            form.fields["amount"].help_text = _(
+                "Al geboekt: %(booked)s. Leeg: de rest (%(rest)s) gaat naar deze factuur."
+            ) % {
+                "booked": format_eur(bank_transaction.amount - unbooked),
+                "rest": format_eur(unbooked),
+            }
         return TemplateResponse(
             request,
             "admin/billing/collections/match.html",

@@ -233,7 +233,11 @@ class BankTransaction(models.Model):
     """One booking (or status line) from a bank file, and what it did.
 
     ``unique_key`` comes from the parser and is stable for the same booking in
-    the same file, so an entry seen twice is stored once.
+    the same file, so an entry seen twice is stored once. It starts with the
+    file's message id, so the same booking in another file (the camt.054 during
+    the day, then the camt.053 statement) has another key: debits are settled
+    once by meaning (``Payment`` once per debit and kind), incoming transfers by
+    ``booking_key``, which only the first row of a booking carries.
     """
 
     class Kind(models.TextChoices):
@@ -257,6 +261,17 @@ class BankTransaction(models.Model):
         related_name="transactions",
     )
     unique_key = models.CharField(_("sleutel"), max_length=400, unique=True)
+    booking_key = models.CharField(
+        _("boekingssleutel"),
+        max_length=400,
+        blank=True,
+        default="",
+        help_text=_(
+            "Van een ontvangen overboeking: eigen IBAN, referentie van de bank, boekdatum, "
+            "bedrag en richting. Dezelfde boeking in een ander bankbestand wordt niet nog "
+            "eens verwerkt."
+        ),
+    )
     kind = models.CharField(_("soort"), max_length=20, choices=Kind.choices)
     state = models.CharField(_("stand"), max_length=10, choices=State.choices)
     booking_date = models.DateField(_("boekdatum"), null=True, blank=True)
@@ -306,6 +321,14 @@ class BankTransaction(models.Model):
         indexes = [
             models.Index(fields=["state", "-booking_date"]),
             models.Index(fields=["end_to_end_id"]),
+        ]
+        constraints = [
+            # An incoming transfer is booked once, whichever file (camt.054, camt.053) says so first.
+            models.UniqueConstraint(
+                fields=["booking_key"],
+                condition=~Q(booking_key=""),
+                name="billing_bank_transaction_booking_once",
+            ),
         ]
 
     def __str__(self):

@@ -27,6 +27,10 @@ What each line becomes:
 - a debit with a return reason or bank code UPDD for one of our debits:
   returned; a pain.002 RJCT: rejected; ACCP/ACSC/...: accepted, no change;
 - any other credit: a transfer (see ``transfers``), matched or left for staff;
+  the same transfer in another file (a camt.054 during the day, then the
+  camt.053 statement: each file's keys start with its own message id) is
+  recognised by its meaning (``booking_key``: own IBAN, the bank's reference,
+  booking date, amount, direction) and stored as a duplicate, not booked again;
 - any other debit (fees, our own payments): ignored with a note.
 """
 
@@ -37,6 +41,7 @@ import gc
 import hashlib
 import os
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -60,6 +65,7 @@ from ..bankfiles import (
     BankTransactionCode,
     parse_bank_file,
 )
+from ..bankfiles.payment_information import payment_information_rejects
 from ..models import BankFileImport, BankTransaction
 from .bulk import among, batched, insert_rows, reserve_ids
 from .settlement import Outcome, SettlementBook, batches_refresh, notices_send_after_commit
@@ -84,6 +90,7 @@ SUMMARY_KEYS = (
     "ignored",
     "represented",
     "pay_by_transfer",
+    "settled",
 )
 # pain.002 statuses that say "received, not (yet) refused": nothing to do.
 ACCEPTED_STATUSES = frozenset(
@@ -121,6 +128,10 @@ class Line:
     return_reason: str | None = None
     return_info: str | None = None
     code: BankTransactionCode | None = None
+    own_iban: str | None = None
+    # The bank's own reference of the booking (AcctSvcrRef, else NtryRef): the same in
+    # the camt.054 and the camt.053 that report it, unlike ``key``.
+    bank_reference: str | None = None
 
     @property
     def is_return(self) -> bool:
@@ -144,7 +155,7 @@ def bank_file_import(
     user = user if user is not None and getattr(user, "pk", None) else None
     with _cyclic_gc_paused():
         bank_file = parse_bank_file(data, max_bytes=limit)
-        lines = _lines_checked(bank_file)
+        lines = _lines_checked(bank_file, data=data)
         result = _import_with_retry(
             data=data, digest=digest, bank_file=bank_file, lines=lines, filename=filename, user=user
         )
@@ -152,10 +163,10 @@ def bank_file_import(
     return result
 
 
-def _lines_checked(bank_file: BankFile) -> list[Line]:
+def _lines_checked(bank_file: BankFile, *, data: bytes) -> list[Line]:
     """The file's lines; a file in which two lines share a key is refused (the parser keeps
     keys unique per statement; two statements with the same id and account would not be)."""
-    lines = lines_of(bank_file)
+    lines = lines_of(bank_file, data=data)
     keys = {_key(line) for line in lines}
     if len(keys) != len(lines):
         raise BankFileError(
@@ -201,8 +212,9 @@ def _import_with_retry(
                 return ImportResult(import_file=existing, created=False, summary=existing.summary)
             if attempt == 2:
                 raise
-            # Another file with the same message id (the bank sent the statement
-            # twice) committed the same lines first: again, now they are known.
+            # Another file committed the same lines first (the bank sent the statement
+            # twice under the same message id, or the same transfer came in a camt.054
+            # and a camt.053 at once): again, now they are known.
     raise AssertionError("unreachable")
 
 
@@ -271,16 +283,20 @@ def _discard(stored) -> None:
 # --- from parsed file to lines ------------------------------------------------------
 
 
-def lines_of(bank_file: BankFile) -> list[Line]:
+def lines_of(bank_file: BankFile, *, data: bytes | None = None) -> list[Line]:
+    """The lines of a parsed file; ``data`` (its bytes) for the pain.002 payment-information
+    statuses the parsed report does not carry (``payment_information_rejects``)."""
     if bank_file.kind is BankFileKind.PAIN002:
-        return _status_lines(bank_file)
+        return _status_lines(bank_file, data=data)
     lines = []
     for entry in bank_file.entries:
+        entry_reference = entry.account_servicer_reference or entry.entry_reference
         common = {
             "booked": entry.is_booked,
             "status": entry.status,
             "reversal": entry.reversal,
             "booking_date": entry.booking_date or entry.value_date,
+            "own_iban": entry.account_iban,
         }
         if not entry.transactions:
             lines.append(
@@ -294,11 +310,18 @@ def lines_of(bank_file: BankFile) -> list[Line]:
                     ),
                     description=entry.additional_info,
                     code=entry.bank_transaction_code,
+                    bank_reference=entry_reference,
                     **common,
                 )
             )
             continue
-        for tx in entry.transactions:
+        several = len(entry.transactions) > 1
+        for n, tx in enumerate(entry.transactions, start=1):
+            if entry_reference:
+                # The entry's reference, and the position for a booking of several transfers.
+                bank_reference = f"{entry_reference}#{n}" if several else entry_reference
+            else:
+                bank_reference = tx.account_servicer_reference
             lines.append(
                 Line(
                     key=tx.unique_key,
@@ -314,13 +337,14 @@ def lines_of(bank_file: BankFile) -> list[Line]:
                     return_reason=tx.return_reason,
                     return_info=tx.return_additional_info,
                     code=tx.bank_transaction_code,
+                    bank_reference=bank_reference,
                     **common,
                 )
             )
     return lines
 
 
-def _status_lines(bank_file: BankFile) -> list[Line]:
+def _status_lines(bank_file: BankFile, *, data: bytes | None) -> list[Line]:
     report = bank_file.status_report
     day = clock.local(bank_file.created_at).date() if bank_file.created_at else None
     lines = [
@@ -353,6 +377,24 @@ def _status_lines(bank_file: BankFile) -> list[Line]:
                 return_reason=report.group_reason_code,
             )
         )
+    elif data is not None:
+        # A payment-information block refused as a whole (PmtInfSts RJCT) without
+        # transaction lines: every debit of that batch (our PmtInfId is the batch's id).
+        lines += [
+            Line(
+                key="|".join(
+                    (bank_file.message_id, report.original_message_id, block.id or "-", "block")
+                ),
+                amount=Decimal("0.00"),
+                status="RJCT",
+                status_report=True,
+                booking_date=day,
+                batch_ids=tuple(b for b in (block.id, report.original_message_id) if b),
+                return_reason=block.reason_code or report.group_reason_code,
+                return_info=block.reason_info,
+            )
+            for block in payment_information_rejects(data)
+        ]
     return lines
 
 
@@ -432,15 +474,22 @@ def _import_chunk(
         line.end_to_end_id for line in actionable if line.credit_debit == DEBIT and line.is_return
     ]
     book.lock(invoice_ids=matcher.prepare(reopenable=book.invoice_ids_of(returned)))
+    # After the locks: an import of the same transfer that held one has committed by now.
+    booking_keys, repeats = _transfers_seen(
+        line for line in actionable if line.key in matcher.lines
+    )
 
     now = clock.now()
     rows = []
     ids = reserve_ids(BankTransaction, len(fresh))
     for row_id, (key, line) in zip(ids, fresh, strict=True):
-        kind, outcome = _decide(line, row_id, book, matcher)
+        if line.key in repeats:
+            kind, outcome = Kind.TRANSFER_IN, repeats[line.key]
+        else:
+            kind, outcome = _decide(line, row_id, book, matcher)
         if outcome.unmatched:
             state = State.UNMATCHED
-        elif outcome.counter == "ignored":
+        elif outcome.counter in ("ignored", "duplicates"):
             state = State.IGNORED
         else:
             state = State.PROCESSED
@@ -455,6 +504,7 @@ def _import_chunk(
                 debit_id=outcome.debit.pk if outcome.debit is not None else None,
                 invoice_id=outcome.invoice_id,
                 note=outcome.note[:255],
+                booking_key="" if line.key in repeats else booking_keys.get(line.key, ""),
                 created_at=now,
             )
         )
@@ -464,6 +514,51 @@ def _import_chunk(
     book.flush()
     summary.update(book.follow_up())
     return book.touched_batches
+
+
+def _booking_key(line: Line) -> str | None:
+    """What makes a transfer the same booking in any file: own IBAN, the bank's reference,
+    booking date, amount and direction; None without a reference from the bank (then two
+    equal transfers on one day could not be told from one reported twice)."""
+    if not line.bank_reference:
+        return None
+    key = "|".join(
+        (
+            line.own_iban or "-",
+            line.bank_reference,
+            line.booking_date.isoformat() if line.booking_date else "-",
+            str(line.amount),
+            line.credit_debit,
+        )
+    )
+    return key if len(key) <= 400 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _transfers_seen(transfers: Iterable[Line]) -> tuple[dict[str, str], dict[str, Outcome]]:
+    """The booking keys of the chunk's transfers (by line key), and the lines that repeat a
+    booking already stored (from another file, or earlier in this one) with their outcome:
+    stored as a duplicate, not booked. One query for the chunk."""
+    keys = {line.key: key for line in transfers if (key := _booking_key(line))}
+    stored: dict[str, tuple[str | None, int | None]] = {}
+    for part in batched(sorted(set(keys.values()))):
+        rows = BankTransaction.objects.filter(among("booking_key", part)).values_list(
+            "booking_key", "import_file__filename", "invoice_id"
+        )
+        stored.update({key: (filename, invoice_id) for key, filename, invoice_id in rows})
+    repeats: dict[str, Outcome] = {}
+    for line_key, key in keys.items():
+        if key not in stored:
+            stored[key] = (None, None)  # a second line with this key in this file repeats it
+            continue
+        filename, invoice_id = stored[key]
+        if filename is None:
+            note = _("Dezelfde boeking staat eerder in dit bestand; niet nog eens verwerkt.")
+        else:
+            note = _("Dezelfde boeking is al ingelezen (%(file)s); niet nog eens verwerkt.") % {
+                "file": filename
+            }
+        repeats[line_key] = Outcome("duplicates", invoice_id=invoice_id, note=note)
+    return keys, repeats
 
 
 def _is_transfer(line: Line, book: SettlementBook) -> bool:

@@ -18,6 +18,8 @@ from django.db.models import F, JSONField, Lookup
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from afas_sb.audit.models import ActorKind
+
 
 def in_query_size() -> int:
     """Values per query: SQLite takes them as separate parameters (kept under the 999 of
@@ -121,3 +123,29 @@ def insert_rows(model, rows: list[dict]) -> None:
                     for column, value in zip(columns, values, strict=True)
                 ]
             copy.write_row(values)
+
+
+def audit_row(
+    action: str,
+    model,
+    pk: int,
+    *,
+    organisation_id: int | None,
+    at,
+    actor_kind: str = ActorKind.SYSTEM,
+    user_id: int | None = None,
+    reason: str = "",
+    data: dict,
+) -> dict:
+    """``audit_record``'s row as plain column values, for ``insert_rows``."""
+    return {
+        "created_at": at,
+        "action": action,
+        "actor_kind": actor_kind,
+        "actor_user_id": user_id,
+        "organisation_id": organisation_id,
+        "object_type": model._meta.label_lower,
+        "object_id": str(pk),
+        "reason": reason,
+        "data": data,
+    }

@@ -16,8 +16,10 @@ calendar was down on the batch day) moves to the first one it can.
 The sequence type is the mandate's at batch time: FRST until a collection on
 it has succeeded, RCUR after. So two debits of one new mandate in the same
 file are both FRST, and a debit batched while the mandate's FRST is still
-unsettled is FRST too; SEPA allows both, and a returned FRST keeps the next
-one FRST.
+unsettled is FRST too; SEPA allows both. A returned or rejected FRST keeps the
+next one FRST, also when the bank booked the collection before the return:
+settling the return makes a mandate with nothing else collected unused again
+(``billing.services.settlement``).
 
 Concurrency: invoices are locked first (in pk order, the ledger's order), then
 their debits and mandates; a second run waits, then finds the debits already

@@ -10,6 +10,9 @@ IBAN makes a new mandate (FRST) rather than an amendment.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
@@ -19,12 +22,13 @@ from schwifty.exceptions import SchwiftyException
 from stdnum.eu import at_02
 
 from afas_sb import clock
-from afas_sb.audit.models import ActorKind
+from afas_sb.audit.models import ActorKind, AuditEvent
 from afas_sb.audit.services import actor_kind_for, audit_record
 from afas_sb.errors import DomainError
 from licensing.models import Agreement, Organisation
 
 from ..models.mandates import Mandate, mask_iban
+from .bulk import among, audit_row, batched, insert_rows
 
 DEFAULT_CREDITOR_ID = "NL69ZZZ123456780000"  # NL + check digits + ZZZ + KvK 12345678 + 0000
 FRST = "FRST"
@@ -109,7 +113,11 @@ def next_mandate_reference(*, organisation: Organisation) -> str:
 def mandate_sequence_type(mandate: Mandate) -> str:
     """FRST until a debit on this mandate was collected, RCUR after (SEPA sequence rules).
 
-    A returned or rejected FRST does not count as collected, so the next attempt is FRST again.
+    A rejected FRST never counts as collected, and a returned one does not either:
+    when the bank books the collection first and the return later, settling the
+    return makes the mandate unused again if nothing else was collected on it
+    (``billing.services.settlement``). So the next attempt is FRST again, in
+    whichever order the bank reports them.
     """
     return RCUR if mandate.first_collected_at is not None else FRST
 
@@ -298,15 +306,16 @@ def mandate_revoke(
     ``allow_without_replacement=True`` (e.g. a legal or fraud case).
     """
     check = None if allow_without_replacement else _refuse_revoke_while_debit_required
-    return _mandate_end(
-        mandate=mandate,
+    text = reason or _("Incassomachtiging ingetrokken")
+    _mandates_end(
+        codes={mandate.pk: ""},
         status=Mandate.Status.REVOKED,
         action="mandate.revoked",
-        actor_kind=actor_kind_for(actor) if actor is not None else ActorKind.SYSTEM,
         actor=actor,
-        reason=reason or _("Incassomachtiging ingetrokken"),
+        reason=lambda _code: text,
         check=check,
     )
+    return Mandate.objects.get(pk=mandate.pk)
 
 
 def _refuse_revoke_while_debit_required(organisation: Organisation) -> None:
@@ -326,14 +335,21 @@ def mandate_invalidate(*, mandate: Mandate, reason_code: str, actor=None) -> Man
     code = (reason_code or "").strip().upper()
     if not code:
         raise DomainError(_("Geef de reden op waarom de machtiging ongeldig is."), code="no_reason")
-    return _mandate_end(
-        mandate=mandate,
+    mandates_invalidate(codes={mandate.pk: code}, actor=actor)
+    return Mandate.objects.get(pk=mandate.pk)
+
+
+def mandates_invalidate(*, codes: Mapping[int, str], actor=None, at=None) -> list[int]:
+    """``mandate_invalidate`` for many mandates at once (key -> the bank's reason code), as
+    a bank statement with thousands of returns needs: the same locks and checks, a few
+    queries for all. Returns the keys of the mandates that ended (those still active)."""
+    return _mandates_end(
+        codes={pk: ((code or "").strip().upper() or "?")[:35] for pk, code in codes.items()},
         status=Mandate.Status.INVALID,
         action="mandate.invalidated",
-        actor_kind=actor_kind_for(actor) if actor is not None else ActorKind.SYSTEM,
         actor=actor,
-        reason=_("Incassomachtiging ongeldig: %(code)s") % {"code": code},
-        invalid_reason=code[:35],
+        reason=lambda code: _("Incassomachtiging ongeldig: %(code)s") % {"code": code},
+        at=at,
     )
 
 
@@ -355,32 +371,76 @@ def mandate_record_collection(*, mandate: Mandate, collected_at=None) -> Mandate
     return mandate
 
 
-def _mandate_end(
-    *, mandate, status, action, actor_kind, actor, reason, invalid_reason="", check=None
-) -> Mandate:
-    """``check(organisation)`` may refuse with a DomainError, seeing the locked state."""
+def _mandates_end(
+    *,
+    codes: Mapping[int, str],
+    status: str,
+    action: str,
+    actor,
+    reason: Callable[[str], str],
+    check: Callable[[Organisation], None] | None = None,
+    at=None,
+) -> list[int]:
+    """End the mandates of ``codes`` (key -> reason code for ``invalid_reason``, or "")
+    that are still active; a replaced, revoked or invalid one stays as it is.
+
+    One transaction: the organisations are locked, then the mandates, each in key
+    order (the order of every mandate service); ``check(organisation)`` may refuse
+    with a DomainError, seeing the locked state. One audit row per mandate ended.
+    """
+    ids = sorted(codes)
+    if not ids:
+        return []
+    at = at or clock.now()
+    user_id = actor.pk if actor is not None and actor.pk else None
+    actor_kind = actor_kind_for(actor) if actor is not None else ActorKind.SYSTEM
+    ending: dict[str, list[int]] = defaultdict(list)
     with transaction.atomic():
-        organisation = Organisation.objects.select_for_update().get(pk=mandate.organisation_id)
-        mandate = Mandate.objects.select_for_update().get(pk=mandate.pk)
-        # Only the active mandate ends; a replaced, revoked or invalid one stays as it is.
-        if mandate.status != Mandate.Status.ACTIVE:
-            return mandate
-        if check is not None:
-            check(organisation)
-        mandate.status = status
-        mandate.ended_at = clock.now()
-        fields = ["status", "ended_at"]
-        if invalid_reason:
-            mandate.invalid_reason = invalid_reason
-            fields.append("invalid_reason")
-        mandate.save(update_fields=fields)
-        audit_record(
-            action=action,
-            actor_kind=actor_kind,
-            actor_user=actor,
-            organisation_id=mandate.organisation_id,
-            target=mandate,
-            reason=reason,
-            data={"reference": mandate.reference, "code": invalid_reason or None},
-        )
-    return mandate
+        organisation_ids: set[int] = set()
+        for part in batched(ids):
+            organisation_ids.update(
+                Mandate.objects.filter(among("pk", part)).values_list("organisation_id", flat=True)
+            )
+        organisations: dict[int, Organisation] = {}
+        for part in batched(sorted(organisation_ids)):
+            locked = (
+                Organisation.objects.select_for_update().filter(among("pk", part)).order_by("pk")
+            )
+            if check is None:
+                list(locked.values_list("pk", flat=True))
+            else:
+                organisations.update((organisation.pk, organisation) for organisation in locked)
+        audits = []
+        for part in batched(ids):
+            active = (
+                Mandate.objects.select_for_update()
+                .filter(among("pk", part), status=Mandate.Status.ACTIVE)
+                .order_by("pk")
+                .values_list("pk", "organisation_id", "reference")
+            )
+            for pk, organisation_id, reference in active:
+                if check is not None:
+                    check(organisations[organisation_id])
+                code = codes[pk]
+                ending[code].append(pk)
+                audits.append(
+                    audit_row(
+                        action,
+                        Mandate,
+                        pk,
+                        organisation_id=organisation_id,
+                        actor_kind=actor_kind,
+                        user_id=user_id,
+                        reason=reason(code),
+                        data={"reference": reference, "code": code or None},
+                        at=at,
+                    )
+                )
+        for code, pks in ending.items():
+            fields = {"status": status, "ended_at": at}
+            if code:
+                fields["invalid_reason"] = code
+            for part in batched(pks):
+                Mandate.objects.filter(among("pk", part)).update(**fields)
+        insert_rows(AuditEvent, audits)
+    return [pk for pks in ending.values() for pk in pks]

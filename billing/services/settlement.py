@@ -18,6 +18,12 @@ must import in well under a minute. What the chunk's failed debits lead to — a
 re-presentment, an invalid mandate, a request to pay by transfer — follows
 after the flush (``failures_follow_up``), also in bulk: a statement may bring
 thousands of returns.
+
+Sequence type: a mandate is "first collected" (RCUR from then on) when a debit
+on it is collected, and "unused" again (FRST) when its first collection comes
+back and nothing else was collected on it, whichever order the bank reports
+the collection and the return in; SEPA accepts both since the November 2016
+rulebook, this keeps one rule.
 """
 
 from __future__ import annotations
@@ -31,20 +37,29 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from afas_sb import clock
 from afas_sb.audit.models import ActorKind, AuditEvent
 from afas_sb.audit.services import audit_record
 from afas_sb.money import quantize
-from licensing.models import Organisation
 
-from ..models import CollectionNotice, DebitBatch, DirectDebit, Invoice, Mandate, Payment
+from ..models import (
+    CollectionNotice,
+    DebitBatch,
+    DirectDebit,
+    Invoice,
+    Mandate,
+    Payment,
+    SequenceType,
+)
 from ..sepa.reasons import ReturnPath, describe, return_path
-from .bulk import among, batched, insert_rows, reserve_ids, sql_among
+from .bulk import among, audit_row, batched, insert_rows, reserve_ids, sql_among
 from .debits import collection_date_for, end_to_end_id_for
 from .ledger import ZERO, with_balances
+from .mandates import mandates_invalidate
 
 Status = DirectDebit.Status
 
@@ -68,6 +83,7 @@ class DebitState:
         "status",
         "end_to_end_id",
         "attempt",
+        "sequence_type",
         "collected_on",
     )
 
@@ -80,6 +96,7 @@ class DebitState:
     status: str
     end_to_end_id: str
     attempt: int
+    sequence_type: str
     collected_on: date | None = None
     return_reason: str = ""
     return_info: str = ""
@@ -255,9 +272,19 @@ class SettlementBook:
     # --- debits -------------------------------------------------------------------
 
     def collect(
-        self, debit: DebitState, *, amount: Decimal, on: date, bank_transaction_id: int
+        self,
+        debit: DebitState,
+        *,
+        amount: Decimal,
+        on: date,
+        bank_transaction_id: int,
+        confirmed: bool = False,
     ) -> Outcome:
-        """A credit booking for ``debit``: the invoice is paid by direct debit."""
+        """A credit booking for ``debit``: the invoice is paid by direct debit.
+
+        Another amount than the debit's waits for staff; ``confirmed`` when staff
+        matched the booking to the debit's invoice: what came in is booked.
+        """
         if debit.status in (Status.COLLECTED, Status.RETURNED):
             return Outcome("already", debit, debit.invoice_id, _("Al eerder verwerkt."))
         if debit.status not in AT_BANK:
@@ -269,7 +296,7 @@ class SettlementBook:
                 % {"status": debit.get_status_display()},
                 unmatched=True,
             )
-        if amount != debit.amount:
+        if amount != debit.amount and not confirmed:
             return Outcome(
                 "unmatched",
                 debit,
@@ -278,14 +305,21 @@ class SettlementBook:
                 % {"amount": amount, "expected": debit.amount},
                 unmatched=True,
             )
-        self._collect(debit, on=on, bank_transaction_id=bank_transaction_id)
+        self._collect(debit, on=on, bank_transaction_id=bank_transaction_id, amount=amount)
         return Outcome("collected", debit, debit.invoice_id)
 
-    def _collect(self, debit: DebitState, *, on: date, bank_transaction_id: int | None) -> None:
+    def _collect(
+        self,
+        debit: DebitState,
+        *,
+        on: date,
+        bank_transaction_id: int | None,
+        amount: Decimal | None = None,
+    ) -> None:
         self.record(
             invoice_id=debit.invoice_id,
             kind=Payment.Kind.DIRECT_DEBIT,
-            amount=debit.amount,
+            amount=debit.amount if amount is None else amount,
             booked_on=on,
             debit=debit,
             bank_transaction_id=bank_transaction_id,
@@ -321,7 +355,11 @@ class SettlementBook:
             return Outcome("already", note=_("Al eerder verwerkt."))
         return Outcome(
             "collected",
-            note=_("Batch %(batch)s: %(count)s incasso's geïnd.")
+            note=ngettext(
+                "Batch %(batch)s: %(count)s incasso geïnd.",
+                "Batch %(batch)s: %(count)s incasso's geïnd.",
+                len(pending),
+            )
             % {"batch": batch.message_id, "count": len(pending)},
             count=len(pending),
         )
@@ -388,7 +426,11 @@ class SettlementBook:
             return Outcome("already", note=_("Al eerder verwerkt."))
         return Outcome(
             "rejected",
-            note=_("Batch %(batch)s geweigerd: %(count)s incasso's.")
+            note=ngettext(
+                "Batch %(batch)s geweigerd: %(count)s incasso.",
+                "Batch %(batch)s geweigerd: %(count)s incasso's.",
+                len(pending),
+            )
             % {"batch": batch.message_id, "count": len(pending)},
             count=len(pending),
         )
@@ -496,8 +538,16 @@ def failures_follow_up(failures: list[Failure], *, book: SettlementBook) -> dict
     for failure, path in zip(failures, paths, strict=True):
         if path is ReturnPath.INVALIDATE:
             invalid.setdefault(failure.debit.mandate_id, failure.reason or "?")
-    _mandates_invalidate(invalid, at=now)
+    mandates_invalidate(codes=invalid, at=now)
     _cancel_scheduled(mandate_ids=invalid, reason=_("Machtiging ongeldig"), at=now)
+    _mandates_first_collection_returned(
+        {
+            failure.debit.mandate_id
+            for failure in failures
+            if not failure.rejected and failure.debit.sequence_type == SequenceType.FRST
+        },
+        at=now,
+    )
     open_amounts = [book.open_amount(failure.debit.invoice_id) for failure in failures]
     new_debits = _represent(
         [
@@ -578,20 +628,36 @@ def _notice(kind: str, *, debit_id: int, of: DebitState, at) -> CollectionNotice
     )
 
 
-def represent_allowed(
-    debit: DebitState, *, path: ReturnPath, history: list[tuple[int, str, str]], active: bool
-) -> bool:
-    """SEPA_MAX_REPRESENTMENTS re-attempts in all (attempt 1 is the first presentment),
-    and after an MS03 at most one; only on the same mandate while it is ``active``.
+FAILED = (Status.RETURNED, Status.REJECTED)
 
-    ``history``: (attempt, status, return reason) of every debit of the invoice.
+
+def represent_allowed(
+    debit: DebitState,
+    *,
+    path: ReturnPath,
+    history: list[tuple[int, str, str]],
+    mandate_id: int | None,
+) -> bool:
+    """SEPA_MAX_REPRESENTMENTS re-attempts after the first failed presentment, and after
+    an MS03 at most one; on the organisation's active mandate (``mandate_id``), none
+    without one.
+
+    ``history``: (attempt, status, return reason) of every debit of the invoice. The
+    re-attempts are counted as the invoice's earlier debits that came back (returned
+    or rejected), not by attempt number: a debit cancelled before it reached the bank
+    (re-planned after an IBAN change) uses up nothing.
     """
-    if debit.attempt - 1 >= int(settings.SEPA_MAX_REPRESENTMENTS) or not active:
+    if mandate_id is None:
+        return False
+    failed_before = sum(
+        1 for attempt, status, _r in history if attempt < debit.attempt and status in FAILED
+    )
+    if failed_before >= int(settings.SEPA_MAX_REPRESENTMENTS):
         return False
     if path is ReturnPath.RETRY_ONCE and any(
         # An earlier attempt that failed with MS03 was already followed by a re-presentment.
-        attempt < debit.attempt and reason == "MS03"
-        for attempt, _status, reason in history
+        attempt < debit.attempt and status in FAILED and reason == "MS03"
+        for attempt, status, reason in history
     ):
         return False
     return not any(status in DirectDebit.LIVE_STATUSES for _attempt, status, _r in history)
@@ -608,9 +674,14 @@ _DEBIT_DEFAULTS = {
 def _represent(
     retries: list[tuple[Failure, ReturnPath, Decimal]], *, book: SettlementBook, at
 ) -> dict[int, dict]:
-    """The next attempt (a new scheduled debit for the open amount, on the same mandate,
-    ``SEPA_REPRESENT_AFTER_DAYS`` after the return) of each failure that may have one;
-    by the failed debit's key. The invoices are locked, as ``debit_create`` asks."""
+    """The next attempt (a new scheduled debit for the open amount, on the organisation's
+    active mandate, ``SEPA_REPRESENT_AFTER_DAYS`` after the return) of each failure that
+    may have one; by the failed debit's key. The invoices are locked, as ``debit_create``
+    asks.
+
+    The active mandate, not the failed debit's: a customer who signed a new IBAN
+    after the debit went out is collected from the new account (FRST, as the batch
+    decides for a new mandate) instead of being asked to pay by transfer."""
     if not retries:
         return {}
     history: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
@@ -620,12 +691,12 @@ def _represent(
         )
         for invoice_id, *attempt in rows:
             history[invoice_id].append(tuple(attempt))
-    active: set[int] = set()
-    for ids in batched(sorted({failure.debit.mandate_id for failure, _p, _a in retries})):
+    active: dict[int, int] = {}  # organisation -> its active mandate
+    for ids in batched(sorted({failure.debit.organisation_id for failure, _p, _a in retries})):
         active.update(
-            Mandate.objects.filter(among("pk", ids), status=Mandate.Status.ACTIVE).values_list(
-                "pk", flat=True
-            )
+            Mandate.objects.filter(
+                among("organisation_id", ids), status=Mandate.Status.ACTIVE
+            ).values_list("organisation_id", "pk")
         )
     today = clock.today()
     after = timedelta(days=int(settings.SEPA_REPRESENT_AFTER_DAYS))
@@ -633,9 +704,8 @@ def _represent(
     for failure, path, amount in retries:
         debit = failure.debit
         attempts = history[debit.invoice_id]
-        if not represent_allowed(
-            debit, path=path, history=attempts, active=debit.mandate_id in active
-        ):
+        mandate_id = active.get(debit.organisation_id)
+        if not represent_allowed(debit, path=path, history=attempts, mandate_id=mandate_id):
             continue
         attempt = max((a for a, _s, _r in attempts), default=debit.attempt) + 1
         attempts.append((attempt, Status.SCHEDULED, ""))  # live now: one per invoice
@@ -645,7 +715,7 @@ def _represent(
             **_DEBIT_DEFAULTS,
             "invoice_id": invoice.pk,
             "organisation_id": invoice.organisation_id,
-            "mandate_id": debit.mandate_id,
+            "mandate_id": mandate_id,
             "attempt": attempt,
             "amount": amount,
             "collection_date": collection_date_for(due_date=due, today=today),
@@ -659,55 +729,6 @@ def _represent(
         row["id"] = row_id
     insert_rows(DirectDebit, list(new.values()))
     return new
-
-
-def _mandates_invalidate(codes: dict[int, str], *, at) -> None:
-    """``mandate_invalidate`` for many mandates (key -> bank's reason code): the same
-    locks (organisations, then mandates), only an active mandate ends, one audit row each."""
-    ids = sorted(codes)
-    if not ids:
-        return
-    organisation_ids: set[int] = set()
-    for part in batched(ids):
-        organisation_ids.update(
-            Mandate.objects.filter(among("pk", part)).values_list("organisation_id", flat=True)
-        )
-    for part in batched(sorted(organisation_ids)):
-        list(
-            Organisation.objects.select_for_update()
-            .filter(among("pk", part))
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-    ending: dict[str, list[int]] = defaultdict(list)
-    audits = []
-    for part in batched(ids):
-        active = (
-            Mandate.objects.select_for_update()
-            .filter(among("pk", part), status=Mandate.Status.ACTIVE)
-            .order_by("pk")
-            .values_list("pk", "organisation_id", "reference")
-        )
-        for pk, organisation_id, reference in active:
-            code = codes[pk].strip().upper()
-            ending[code[:35]].append(pk)
-            audits.append(
-                audit_row(
-                    "mandate.invalidated",
-                    Mandate,
-                    pk,
-                    organisation_id=organisation_id,
-                    reason=_("Incassomachtiging ongeldig: %(code)s") % {"code": code},
-                    data={"reference": reference, "code": code[:35]},
-                    at=at,
-                )
-            )
-    for code, pks in ending.items():
-        for part in batched(pks):
-            Mandate.objects.filter(among("pk", part)).update(
-                status=Mandate.Status.INVALID, ended_at=at, invalid_reason=code
-            )
-    insert_rows(AuditEvent, audits)
 
 
 def _cancel_scheduled(
@@ -802,32 +823,6 @@ def scheduled_debits_follow_balance(*, owed: dict[int, Decimal], user=None) -> N
     insert_rows(AuditEvent, lowered)
 
 
-def audit_row(
-    action: str,
-    model,
-    pk: int,
-    *,
-    organisation_id: int | None,
-    at,
-    actor_kind: str = ActorKind.SYSTEM,
-    user_id: int | None = None,
-    reason: str = "",
-    data: dict,
-) -> dict:
-    """``audit_record``'s row as plain column values, for ``insert_rows``."""
-    return {
-        "created_at": at,
-        "action": action,
-        "actor_kind": actor_kind,
-        "actor_user_id": user_id,
-        "organisation_id": organisation_id,
-        "object_type": model._meta.label_lower,
-        "object_id": str(pk),
-        "reason": reason,
-        "data": data,
-    }
-
-
 def _mandates_first_collected(mandate_ids: set[int], *, at) -> None:
     """FRST → RCUR for every mandate whose first debit was collected (bulk
     ``mandate_record_collection``: one audit row per mandate, repeats harmless)."""
@@ -858,6 +853,41 @@ def _mandates_first_collected(mandate_ids: set[int], *, at) -> None:
                 for pk, organisation_id, reference in first
             ],
         )
+
+
+def _mandates_first_collection_returned(mandate_ids: set[int], *, at) -> None:
+    """FRST again for a mandate whose first collection came back with nothing else collected
+    on it: the mandate counts as unused, as when the return arrived before the collection
+    (then it was never marked). One audit row per mandate, repeats harmless."""
+    if not mandate_ids:
+        return
+    collected = DirectDebit.objects.filter(mandate=OuterRef("pk"), status=Status.COLLECTED)
+    audits = []
+    for ids in batched(sorted(mandate_ids)):
+        unused = list(
+            Mandate.objects.filter(among("pk", ids), first_collected_at__isnull=False)
+            .exclude(Exists(collected))
+            .order_by("pk")
+            .values_list("pk", "organisation_id", "reference")
+        )
+        if not unused:
+            continue
+        Mandate.objects.filter(among("pk", [pk for pk, *_rest in unused])).update(
+            first_collected_at=None
+        )
+        audits += [
+            audit_row(
+                "mandate.first_collection_returned",
+                Mandate,
+                pk,
+                organisation_id=organisation_id,
+                reason=_("Eerste incasso gestorneerd: de volgende is weer een eerste (FRST)"),
+                data={"reference": reference},
+                at=at,
+            )
+            for pk, organisation_id, reference in unused
+        ]
+    insert_rows(AuditEvent, audits)
 
 
 def batches_refresh(*, batch_ids: Iterable[int]) -> int:

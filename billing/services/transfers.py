@@ -14,7 +14,9 @@ A transfer is matched, in this order:
    punctuation and legal forms (B.V., N.V., V.O.F., ...).
 3. otherwise the booking waits in the staff queue (state "unmatched"), where
    ``bank_transaction_match`` books it on an invoice or
-   ``bank_transaction_ignore`` puts it aside with a note.
+   ``bank_transaction_ignore`` puts it aside with a note. Staff may book part of
+   it on one invoice and the rest on others: it stays in the queue until all of
+   it is booked, so no remainder goes unnoticed.
 
 We do not issue structured (16-digit) Dutch payment references: the invoice
 number is the payment reference printed on the invoice.
@@ -31,7 +33,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import transaction as db
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils.translation import gettext as _
 
 from afas_sb import clock
@@ -40,10 +42,16 @@ from afas_sb.errors import DomainError
 from afas_sb.money import quantize
 
 from ..bankfiles import CREDIT
-from ..models import BankTransaction, Invoice, Payment
+from ..models import BankTransaction, DirectDebit, Invoice, Payment
 from .bulk import among, batched
 from .ledger import ZERO, invoice_balance, invoice_lock, payment_record
-from .settlement import Outcome, SettlementBook, scheduled_debits_follow_balance
+from .settlement import (
+    AT_BANK,
+    Outcome,
+    SettlementBook,
+    batches_refresh,
+    scheduled_debits_follow_balance,
+)
 
 # An invoice number "2027-000123" as people type it; not inside a longer number,
 # and not the tail of a credit note number ("C2027-000004").
@@ -241,10 +249,23 @@ def _locked_unmatched(transaction: BankTransaction) -> BankTransaction:
     return locked
 
 
+def bank_transaction_unbooked(bank_transaction: BankTransaction) -> Decimal:
+    """What of an incoming booking is not on an invoice yet (all of it until staff matches)."""
+    booked = bank_transaction.payments.aggregate(total=Sum("amount"))["total"] or ZERO
+    return bank_transaction.amount - booked
+
+
 def bank_transaction_match(
     *, transaction: BankTransaction, invoice: Invoice, user, amount: Decimal | None = None
 ) -> Payment:
-    """Staff books an unmatched incoming payment on an invoice (all of it, or ``amount``)."""
+    """Staff books an unmatched incoming payment on an invoice: what is left of it, or ``amount``.
+
+    A part leaves the rest in the queue (state "unmatched", with a note), to be
+    booked on another invoice or set aside: nothing disappears. A collection
+    line that names one of our debits (it waited for another amount than the
+    debit's) settles that debit through the settlement, as the import would
+    have: the debit is collected, not left "submitted" next to a transfer.
+    """
     with db.atomic():
         invoice = invoice_lock(invoice.pk)
         bank_transaction = _locked_unmatched(transaction)
@@ -264,27 +285,60 @@ def bank_transaction_match(
                 % {"number": invoice.number},
                 code="invoice_credited",
             )
-        amount = bank_transaction.amount if amount is None else quantize(amount)
-        if amount <= ZERO or amount > bank_transaction.amount:
+        remaining = bank_transaction_unbooked(bank_transaction)
+        amount = remaining if amount is None else quantize(amount)
+        if amount <= ZERO or amount > remaining:
             raise DomainError(
-                _("Het bedrag moet groter zijn dan nul en hooguit %(max)s (het ontvangen bedrag).")
-                % {"max": bank_transaction.amount},
+                _(
+                    "Het bedrag moet groter zijn dan nul en hooguit %(max)s (wat nog te koppelen is)."
+                )
+                % {"max": remaining},
                 code="amount_invalid",
             )
-        payment = payment_record(
-            invoice=invoice,
-            kind=Payment.Kind.TRANSFER,
-            amount=amount,
-            booked_on=bank_transaction.booking_date or clock.today(),
-            bank_transaction=bank_transaction,
-            recorded_by=user,
-        )
-        bank_transaction.state = BankTransaction.State.MATCHED
+        debit = _debit_at_bank(bank_transaction)
+        if debit is not None:
+            payment = _match_collection(
+                bank_transaction, debit=debit, invoice=invoice, amount=amount, user=user
+            )
+        else:
+            if bank_transaction.payments.filter(invoice=invoice).exists():
+                raise DomainError(
+                    _(
+                        "Een deel van deze transactie is al op factuur %(number)s geboekt; "
+                        "boek de rest op een andere factuur."
+                    )
+                    % {"number": invoice.number},
+                    code="bank_transaction_invoice_twice",
+                )
+            payment = payment_record(
+                invoice=invoice,
+                kind=Payment.Kind.TRANSFER,
+                amount=amount,
+                booked_on=bank_transaction.booking_date or clock.today(),
+                bank_transaction=bank_transaction,
+                recorded_by=user,
+            )
+            scheduled_debits_follow_balance(
+                owed={invoice.pk: invoice_balance(invoice).owed}, user=user
+            )
+        remaining -= amount
         bank_transaction.invoice = invoice
         bank_transaction.matched_by = user if user is not None and user.pk else None
         bank_transaction.matched_at = clock.now()
-        bank_transaction.save(update_fields=["state", "invoice", "matched_by", "matched_at"])
-        scheduled_debits_follow_balance(owed={invoice.pk: invoice_balance(invoice).owed}, user=user)
+        if remaining <= ZERO:
+            bank_transaction.state = BankTransaction.State.MATCHED
+        else:
+            bank_transaction.note = (
+                _("Deels gekoppeld: %(booked)s van %(amount)s; nog te koppelen: %(remaining)s.")
+                % {
+                    "booked": bank_transaction.amount - remaining,
+                    "amount": bank_transaction.amount,
+                    "remaining": remaining,
+                }
+            )[:255]
+        bank_transaction.save(
+            update_fields=["state", "invoice", "matched_by", "matched_at", "note"]
+        )
         audit_record(
             action="bank_transaction.matched",
             actor_kind=actor_kind_for(user),
@@ -292,9 +346,69 @@ def bank_transaction_match(
             organisation_id=invoice.organisation_id,
             target=bank_transaction,
             reason=_("Handmatig gekoppeld aan factuur %(number)s") % {"number": invoice.number},
-            data={"invoice": invoice.number, "amount": str(amount)},
+            data={
+                "invoice": invoice.number,
+                "amount": str(amount),
+                "remaining": str(remaining),
+                "debit": debit.end_to_end_id if debit is not None else None,
+            },
         )
     return payment
+
+
+def _debit_at_bank(bank_transaction: BankTransaction) -> DirectDebit | None:
+    """The debit a collection line names, while the bank may still settle it; None when the
+    line names none, or one that failed (money came in anyway: booked as a transfer)."""
+    if bank_transaction.debit_id is None:
+        return None
+    debit = DirectDebit.objects.select_related("invoice").get(pk=bank_transaction.debit_id)
+    if debit.status in (DirectDebit.Status.COLLECTED, DirectDebit.Status.RETURNED):
+        # Its collection is in the books already (another file reported it): booking this
+        # line too would count the same money twice.
+        raise DomainError(
+            _(
+                "Incasso %(debit)s is al als geïncasseerd verwerkt. Is dit dezelfde boeking, "
+                "negeer de transactie dan."
+            )
+            % {"debit": debit.end_to_end_id},
+            code="debit_already_collected",
+        )
+    return debit if debit.status in AT_BANK else None
+
+
+def _match_collection(
+    bank_transaction: BankTransaction, *, debit: DirectDebit, invoice: Invoice, amount, user
+) -> Payment:
+    """Staff confirms a collection the import held back: settled as the import settles one."""
+    if invoice.pk != debit.invoice_id:
+        raise DomainError(
+            _(
+                "Deze bijschrijving hoort bij incasso %(debit)s van factuur %(number)s; "
+                "koppel hem aan die factuur."
+            )
+            % {"debit": debit.end_to_end_id, "number": debit.invoice.number},
+            code="bank_transaction_names_debit",
+        )
+    if amount != bank_transaction.amount:
+        raise DomainError(
+            _("Een incasso wordt in zijn geheel geboekt; laat het bedrag leeg."),
+            code="amount_invalid",
+        )
+    book = SettlementBook(user=user)
+    book.find_debits(end_to_end_ids=[debit.end_to_end_id], batch_ids=[])
+    book.lock()
+    outcome = book.collect(
+        book.by_end_to_end[debit.end_to_end_id],
+        amount=amount,
+        on=bank_transaction.booking_date or clock.today(),
+        bank_transaction_id=bank_transaction.pk,
+        confirmed=True,
+    )
+    if outcome.counter != "collected":  # cannot happen under the invoice's lock; refuse, not guess
+        raise DomainError(outcome.note, code="debit_not_collectable")
+    book.flush()
+    batches_refresh(batch_ids=book.touched_batches)
+    return Payment.objects.get(debit=debit, kind=Payment.Kind.DIRECT_DEBIT)
 
 
 def bank_transaction_ignore(*, transaction: BankTransaction, user, note: str) -> BankTransaction:

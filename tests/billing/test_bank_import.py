@@ -18,6 +18,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from afas_sb.audit.models import AuditEvent
+from billing.admin.collections import SUMMARY_LABELS
 from billing.bankfiles import BankFileError
 from billing.bankfiles.writer import (
     camt053,
@@ -28,8 +29,9 @@ from billing.bankfiles.writer import (
 )
 from billing.models import BankFileImport, BankTransaction, DirectDebit, Invoice, Payment
 from billing.services import bank_import
+from billing.services.ledger import invoice_balance
 from tests.concurrency import Worker, hold_after, signal_before
-from tests.factories import UserFactory
+from tests.factories import OrganisationFactory, UserFactory
 
 from .collection_builders import (
     customer_with_debit,
@@ -185,6 +187,82 @@ def test_r12_the_same_entries_under_another_checksum_are_duplicates():
     assert Payment.objects.count() == 1
 
 
+def same_booking(amount: str, **fields):
+    """A transfer as the bank reports it in every file: its own reference stays the same."""
+    return dataclasses.replace(
+        transfer(amount, **fields), servicer_reference="ABN-SCT-20270304-0042"
+    )
+
+
+def test_r12_the_same_transfer_in_a_camt054_then_the_camt053_is_booked_once():
+    invoice = open_invoice(OrganisationFactory(legal_name="Kapsalon Knip"))  # 92.57
+    entry = same_booking("92.57", name="Kapsalon Knip", remittance=f"Factuur {invoice.number}")
+
+    intraday = read(camt054([entry]), "intraday.xml")
+    statement = read(camt053([entry]), "statement.xml")
+
+    assert intraday.summary["transfers_matched"] == 1
+    assert (statement.summary["transfers_matched"], statement.summary["duplicates"]) == (0, 1)
+    assert Payment.objects.filter(invoice=invoice).count() == 1
+    assert invoice_balance(invoice).owed == Decimal("0.00")
+    repeat = BankTransaction.objects.get(import_file=statement.import_file)
+    assert (repeat.state, repeat.kind, repeat.invoice) == ("ignored", "transfer_in", invoice)
+    assert "al ingelezen (intraday.xml)" in repeat.note
+
+
+def test_r12_the_same_unknown_transfer_in_two_files_waits_in_the_queue_once():
+    entry = same_booking("40.00", name="Onbekend", remittance="gift")
+
+    read(camt054([entry]))
+    read(camt053([entry], version="08"))
+
+    assert BankTransaction.objects.filter(state="unmatched").count() == 1
+    assert BankTransaction.objects.filter(state="ignored").count() == 1
+
+
+def test_r12_a_transfer_reported_twice_in_one_file_is_booked_once():
+    invoice = open_invoice(OrganisationFactory(legal_name="Kapsalon Knip"))
+    entry = same_booking("92.57", name="Kapsalon Knip", remittance=f"Factuur {invoice.number}")
+
+    result = read(camt053([entry, entry]))
+
+    assert (result.summary["transfers_matched"], result.summary["duplicates"]) == (1, 1)
+    assert Payment.objects.filter(invoice=invoice).count() == 1
+    assert "eerder in dit bestand" in BankTransaction.objects.get(state="ignored").note
+
+
+def test_r12_two_equal_transfers_with_their_own_bank_references_are_both_booked():
+    """Only the bank's reference says "the same booking": equal amounts, names and days don't."""
+    invoice = open_invoice(OrganisationFactory(legal_name="Kapsalon Knip"))
+    pay = transfer("50.00", name="Kapsalon Knip", remittance=f"Factuur {invoice.number}")
+
+    read(camt054([pay]))
+    read(camt053([pay, pay]))
+
+    assert Payment.objects.filter(invoice=invoice).count() == 3
+    assert invoice_balance(invoice).owed == Decimal("92.57") - Decimal("150.00")
+
+
+def test_r12_summary_keys_cover_every_counter_the_import_writes():
+    """A return on an invoice a transfer paid earlier in the file is 'settled'; the summary,
+    its keys and the admin's labels agree on it."""
+    _org, _mandate, invoice, debit = customer_with_debit()
+
+    result = read(
+        camt053(
+            [
+                collection(debit.end_to_end_id, debit.amount),
+                transfer("92.57", remittance=f"Factuur {invoice.number}"),
+                debit_return(debit.end_to_end_id, debit.amount, "AM04"),
+            ]
+        )
+    )
+
+    assert result.summary["settled"] == 1
+    assert list(result.summary) == list(bank_import.SUMMARY_KEYS)
+    assert set(SUMMARY_LABELS) == set(bank_import.SUMMARY_KEYS)
+
+
 def test_r12_crash_half_way_leaves_nothing_and_the_reimport_does_it_once(
     monkeypatch,
     media_root,  # noqa: F811
@@ -332,6 +410,51 @@ def test_r12_two_imports_of_the_same_file_at_once_import_it_once(media_root):  #
     assert len(stored_files(media_root)) == 1  # the loser's copy is removed
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_r12_the_same_transfer_in_two_files_at_once_is_booked_once():
+    """The notification and the statement of one transfer, imported at the same moment: the
+    second finds the first's row after the lock, or runs into the unique booking key and
+    imports again; either way the transfer is booked once."""
+    entry = same_booking("40.00", name="Onbekend", remittance="gift")
+    notification, statement = camt054([entry]), camt053([entry])
+    done, release, waiting = (threading.Event() for _ in range(3))
+    summary_update = 'UPDATE "billing_bankfileimport"'
+
+    first = Worker(lambda: read(notification), hold_after(summary_update, done, release)).start()
+    assert done.wait(10)
+    second = Worker(lambda: read(statement), signal_before('"booking_key"', waiting)).start()
+    assert waiting.wait(10)
+    release.set()
+    summaries = [first.join().summary, second.join().summary]
+
+    assert [s["unmatched"] for s in summaries] == [1, 0]
+    assert summaries[1]["duplicates"] == 1
+    assert BankTransaction.objects.filter(state="unmatched").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_r12_a_transfer_booked_by_another_import_meanwhile_is_a_duplicate_after_a_retry():
+    """The first import looked the booking up, then the other one stored and committed it:
+    the unique booking key refuses the first one's row, and its second go finds it."""
+    entry = same_booking("40.00", name="Onbekend", remittance="gift")
+    notification, statement = camt054([entry]), camt053([entry])
+    looked_up, release = threading.Event(), threading.Event()
+
+    first = Worker(
+        lambda: read(notification), hold_after('"booking_key"', looked_up, release)
+    ).start()
+    assert looked_up.wait(10)
+    second = read(statement)
+    release.set()
+    first_summary = first.join().summary
+
+    assert (second.summary["unmatched"], first_summary["duplicates"]) == (1, 1)
+    assert BankTransaction.objects.filter(state="unmatched").count() == 1
+    assert BankFileImport.objects.count() == 2
 
 
 @pytest.mark.postgres

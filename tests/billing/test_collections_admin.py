@@ -576,6 +576,57 @@ def test_r12_match_part_of_a_transfer_with_a_dutch_amount(staff):
     assert Payment.objects.get(bank_transaction=transaction).amount == Decimal("60.50")
 
 
+def test_r12_match_part_says_the_rest_stays_in_the_queue(staff):
+    invoice = one_off(customer(mandate=False))
+    transaction = unmatched("200.00")
+    url = reverse("admin:billing_banktransaction_match", args=[transaction.pk])
+
+    response = staff.post(url, {"invoice_number": invoice.number, "amount": "60,50"}, follow=True)
+
+    html = response.content.decode()
+    assert (
+        f"€ 60,50 van de transactie van Bakkerij De Gouden Korst geboekt op factuur {invoice.number}"
+        in html
+    )
+    assert "€ 139,50 staat nog in de wachtrij om te koppelen" in html
+    assert results(changelist(staff, "banktransaction")) == [transaction]
+    assert "Al geboekt: € 60,50" in staff.get(url).content.decode()
+
+
+def test_r12_match_of_more_than_is_owed_says_it_was_over_paid(staff):
+    invoice = one_off(customer(mandate=False))  # 121.00
+    transaction = unmatched("150.00")
+
+    response = staff.post(
+        reverse("admin:billing_banktransaction_match", args=[transaction.pk]),
+        {"invoice_number": invoice.number},
+        follow=True,
+    )
+
+    html = response.content.decode()
+    assert f"gekoppeld aan factuur {invoice.number} (€ 150,00)" in html
+    assert "Er is € 29,00 te veel betaald" in html
+
+
+def test_r12_match_of_a_collection_line_says_the_debit_was_collected(staff):
+    invoice, debit = submitted(customer(legal_name="Slagerij Het Hoekje"))  # 121.00
+    upload(staff, generate.camt053([generate.collection(debit.end_to_end_id, "121.10")]))
+    (waiting,) = results(changelist(staff, "banktransaction"))
+
+    response = staff.post(
+        reverse("admin:billing_banktransaction_match", args=[waiting.pk]),
+        {"invoice_number": invoice.number},
+        follow=True,
+    )
+
+    assert (
+        f"Incasso {debit.end_to_end_id} van Klant verwerkt als geïncasseerd: € 121,10 op "
+        f"factuur {invoice.number}." in response.content.decode()
+    )
+    debit.refresh_from_db()
+    assert debit.status == DirectDebit.Status.COLLECTED
+
+
 def test_r12_match_shows_the_services_refusal_as_a_form_error(staff):
     invoice = one_off(customer(mandate=False))
     transaction = unmatched("121.00")

@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -25,6 +26,7 @@ from billing.services.mandates import (
     mandate_revoke,
     mandate_sequence_type,
     mandate_sign,
+    mandates_invalidate,
     next_mandate_reference,
     sepa_creditor_id,
 )
@@ -207,6 +209,48 @@ def test_r12_invalidate_keeps_the_return_reason(code):
     assert mandate_active_for(organisation=organisation) is None
     # A new, valid account can be signed afterwards.
     assert sign(organisation, BE_IBAN).reference == f"SB-{organisation.pk}-2"
+
+
+def test_r12_invalidating_many_mandates_ends_the_active_ones_with_one_audit_row_each():
+    """The bulk service the bank import uses for a statement full of AC04s, and the one
+    ``mandate_invalidate`` goes through: the same outcome for one mandate or many."""
+    staff = UserFactory(is_staff=True)
+    active = [sign(OrganisationFactory()) for _ in range(3)]
+    replaced = sign(active[0].organisation, BE_IBAN)  # replaces active[0]
+    active[0].refresh_from_db()
+
+    ended = mandates_invalidate(
+        codes={active[0].pk: "AC04", active[1].pk: " md07 ", active[2].pk: "AC04"}, actor=staff
+    )
+    mandate_invalidate(mandate=replaced, reason_code="AC01", actor=staff)
+
+    assert sorted(ended) == [active[1].pk, active[2].pk]
+    assert dict(Mandate.objects.values_list("pk", "status")) == {
+        active[0].pk: Mandate.Status.REPLACED,
+        active[1].pk: Mandate.Status.INVALID,
+        active[2].pk: Mandate.Status.INVALID,
+        replaced.pk: Mandate.Status.INVALID,
+    }
+    assert Mandate.objects.get(pk=active[1].pk).invalid_reason == "MD07"
+    events = AuditEvent.objects.filter(action="mandate.invalidated").order_by("object_id")
+    assert [(e.object_id, e.data["code"], e.actor_user) for e in events] == sorted(
+        [
+            (str(active[1].pk), "MD07", staff),
+            (str(active[2].pk), "AC04", staff),
+            (str(replaced.pk), "AC01", staff),
+        ]
+    )
+    assert events[0].reason.startswith("Incassomachtiging ongeldig")
+
+
+def test_r12_invalidating_many_mandates_takes_the_same_number_of_queries():
+    def queries(count: int) -> int:
+        mandates = [sign(OrganisationFactory()) for _ in range(count)]
+        with CaptureQueriesContext(connection) as captured:
+            mandates_invalidate(codes={m.pk: "AC04" for m in mandates})
+        return len(captured)
+
+    assert queries(2) == queries(6)
 
 
 def test_r12_invalidate_needs_a_reason_code():

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 from django.test import override_settings
 
 from afas_sb.audit.models import AuditEvent
@@ -26,11 +27,16 @@ from billing.bankfiles.writer import (
     transfer,
 )
 from billing.models import CollectionNotice, DirectDebit, Mandate
+from billing.services.debits import debit_create, debits_plan
+from billing.services.ledger import invoice_lock
+from billing.services.mandates import FRST, mandate_sequence_type, mandate_sign
 from billing.services.notices import notices_sweep
 
 from .collection_builders import (
+    customer_iban,
     customer_with_debit,
     debit_at_bank,
+    direct_customer,
     open_invoice,
     read,
     submit,
@@ -199,6 +205,87 @@ def test_r12_rejected_am04_in_a_pain002_is_represented_too(time_machine):
     read(pain002([status(debit.end_to_end_id, "RJCT", reason="AM04")], original_message_id="X"))
 
     assert attempts(invoice) == [(1, "rejected", "AM04"), (2, "scheduled", "")]
+
+
+def new_iban(organisation) -> Mandate:
+    """The customer signs a mandate for another account: the old one is replaced."""
+    return mandate_sign(
+        organisation=organisation,
+        account_holder=organisation.legal_name[:70],
+        iban=customer_iban(),
+        accepted=True,
+        user=None,
+        ip="192.0.2.2",
+    )
+
+
+def test_r12_a_debit_cancelled_before_it_reached_the_bank_does_not_use_up_a_representment(
+    time_machine,
+):
+    """Attempt 1 is cancelled for a new IBAN and re-planned as attempt 2: the two
+    re-presentments still follow attempt 2's return, attempt numbers notwithstanding."""
+    at(date(2027, 3, 1), time_machine)
+    organisation, old_mandate = direct_customer()
+    invoice = open_invoice(organisation)
+    with transaction.atomic():
+        debit_create(
+            invoice=invoice_lock(invoice.pk),
+            mandate=old_mandate,
+            amount=invoice.gross_total,
+            collection_date=date(2027, 3, 8),
+        )
+    new_mandate = new_iban(organisation)
+    debits_plan(day=date(2027, 3, 1))
+    debit = submit(latest(invoice))
+    assert (debit.attempt, debit.mandate) == (2, new_mandate)
+
+    for _round in range(2):
+        at(debit.collection_date, time_machine)
+        assert returned(debit, "AM04", debit.collection_date).summary["represented"] == 1
+        debit = submit(latest(invoice))
+    at(debit.collection_date, time_machine)
+    summary = returned(debit, "AM04", debit.collection_date).summary
+
+    assert summary["pay_by_transfer"] == 1
+    assert attempts(invoice) == [
+        (1, "cancelled", ""),
+        (2, "returned", "AM04"),
+        (3, "returned", "AM04"),
+        (4, "returned", "AM04"),
+    ]
+
+
+@pytest.mark.parametrize("code", ["AM04", "MS03"])
+def test_r12_a_return_after_the_customer_signed_a_new_iban_is_represented_on_the_new_mandate(
+    code, time_machine
+):
+    at(date(2027, 3, 5), time_machine)
+    organisation, old_mandate, invoice, debit = customer_with_debit()
+    new_mandate = new_iban(organisation)
+
+    summary = returned(debit, code, date(2027, 3, 5)).summary
+
+    assert (summary["represented"], summary["pay_by_transfer"]) == (1, 0)
+    second = latest(invoice)
+    assert (second.attempt, second.status, second.mandate) == (2, "scheduled", new_mandate)
+    # The new mandate's first collection: FRST, as the batch decides for it.
+    assert mandate_sequence_type(new_mandate) == FRST
+    assert notices(CollectionNotice.Kind.RETRY) == [second.end_to_end_id]
+    old_mandate.refresh_from_db()
+    assert old_mandate.status == Mandate.Status.REPLACED
+
+
+def test_r12_a_return_after_the_mandate_was_revoked_without_a_new_one_asks_to_pay_by_transfer(
+    time_machine,
+):
+    at(date(2027, 3, 5), time_machine)
+    _org, mandate, invoice, debit = customer_with_debit()
+    Mandate.objects.filter(pk=mandate.pk).update(status=Mandate.Status.REVOKED)
+
+    summary = returned(debit, "AM04", date(2027, 3, 5)).summary
+
+    assert (summary["represented"], summary["pay_by_transfer"]) == (0, 1)
+    assert attempts(invoice) == [(1, "returned", "AM04")]
 
 
 # --- MS03: once ----------------------------------------------------------------------------

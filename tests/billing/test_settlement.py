@@ -23,6 +23,8 @@ from billing.bankfiles.writer import (
     status,
 )
 from billing.models import BankTransaction, DebitBatch, DirectDebit, Invoice, Mandate, Payment
+from billing.services.debit_batches import debit_batches_create
+from billing.services.debits import batch_day_for
 from billing.services.ledger import invoice_balance
 from billing.services.mandates import FRST, RCUR, mandate_sequence_type
 
@@ -225,9 +227,8 @@ def test_r12_collection_and_return_in_one_file_in_either_order(order):
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.OPEN
     mandate.refresh_from_db()
-    # Only a collection we saw as such makes the mandate "used".
-    expected = RCUR if order == "collection_first" else FRST
-    assert mandate_sequence_type(mandate) == expected
+    # Its only collection came back: the mandate is unused again, in either order.
+    assert mandate_sequence_type(mandate) == FRST
 
 
 def test_r12_return_before_its_collection_records_both_and_the_collection_is_a_no_op():
@@ -328,6 +329,81 @@ def test_r12_pain002_rejecting_the_whole_file_rejects_every_debit_of_the_batch()
     assert batch.status == DebitBatch.Status.RETURNED
 
 
+@pytest.mark.parametrize("version", ["03", "10"])
+def test_r12_pain002_rejecting_one_payment_information_block_without_lines_rejects_its_debits(
+    version,
+):
+    """PmtInfSts RJCT for our batch, no transaction lines, a group status that is not RJCT."""
+    batch = submitted_batch(message_id="SB-DD-20270304-FRST-7")
+    for name in ("Kapsalon Knip", "Fietsen Van Dam"):
+        org, mandate = direct_customer(name)
+        debit_at_bank(open_invoice(org), mandate, batch=batch)
+    data = pain002(
+        original_message_id=batch.message_id,
+        payment_information_id=batch.message_id,
+        payment_status="RJCT",
+        group_status="PART",
+        version=version,
+    ).replace(
+        b"<PmtInfSts>RJCT</PmtInfSts>",
+        b"<PmtInfSts>RJCT</PmtInfSts><StsRsnInf><Rsn><Cd>AM04</Cd></Rsn></StsRsnInf>",
+    )
+
+    result = read(data)
+
+    assert (result.summary["rejected"], result.summary["represented"]) == (2, 2)
+    assert set(DirectDebit.objects.filter(batch=batch).values_list("status", "return_reason")) == {
+        ("rejected", "AM04")
+    }
+    batch.refresh_from_db()
+    assert batch.status == DebitBatch.Status.RETURNED
+    assert BankTransaction.objects.get().note == f"Batch {batch.message_id} geweigerd: 2 incasso's."
+    assert read(data.replace(b"</Document>", b"</Document>\n")).summary["duplicates"] == 1
+
+
+def test_r12_pain002_accepting_a_payment_information_block_changes_nothing():
+    _org, _mandate, _invoice, debit = customer_with_debit()
+
+    result = read(
+        pain002(
+            original_message_id=debit.batch.message_id,
+            payment_information_id=debit.batch.message_id,
+            payment_status="ACCP",
+        )
+    )
+
+    assert result.summary["transactions"] == 0
+    debit.refresh_from_db()
+    assert debit.status == DirectDebit.Status.SUBMITTED
+
+
+def test_r12_a_batch_of_one_debit_is_one_incasso_in_the_notes():
+    batch = submitted_batch()
+    org, mandate = direct_customer()
+    debit = debit_at_bank(open_invoice(org), mandate, batch=batch)
+    other = submitted_batch()
+    org_b, mandate_b = direct_customer("Fietsen Van Dam")
+    debit_at_bank(open_invoice(org_b), mandate_b, batch=other)
+
+    read(
+        camt053(
+            [
+                batch_collection(
+                    [(debit.end_to_end_id, debit.amount)],
+                    message_id=batch.message_id,
+                    with_details=False,
+                )
+            ]
+        )
+    )
+    read(pain002(original_message_id=other.message_id, group_status="RJCT", group_reason="FF01"))
+
+    assert sorted(BankTransaction.objects.values_list("note", flat=True)) == [
+        f"Batch {batch.message_id}: 1 incasso geïnd.",
+        f"Batch {other.message_id} geweigerd: 1 incasso.",
+    ]
+
+
 def test_r12_reject_after_collection_changes_nothing():
     _org, _mandate, _invoice, debit = customer_with_debit()
     read(camt053([collection(debit.end_to_end_id, debit.amount)]))
@@ -355,6 +431,47 @@ def test_r12_batch_stays_submitted_until_every_debit_is_final():
     read(camt053([collection(second.end_to_end_id, second.amount)]))
     batch.refresh_from_db()
     assert batch.status == DebitBatch.Status.COLLECTED
+
+
+def test_r12_a_frst_collected_then_returned_in_a_later_file_makes_the_next_attempt_frst(
+    settings, tmp_path, time_machine
+):
+    """The bank books the collection first and the return days later: the mandate's only
+    collection came back, so the re-presentment is its first collection again (FRST), as
+    when the return comes first."""
+    settings.SEPA_OUTBOX_DIR = str(tmp_path / "outbox")
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    _org, mandate, invoice, debit = customer_with_debit()  # in a FRST batch
+    read(camt053([collection(debit.end_to_end_id, debit.amount)]))
+    mandate.refresh_from_db()
+    assert mandate_sequence_type(mandate) == RCUR
+
+    read(camt054([debit_return(debit.end_to_end_id, debit.amount, "AM04")]))
+
+    mandate.refresh_from_db()
+    assert mandate_sequence_type(mandate) == FRST
+    assert AuditEvent.objects.filter(action="mandate.first_collection_returned").count() == 1
+    retry = DirectDebit.objects.get(invoice=invoice, attempt=2)
+    day = batch_day_for(retry.collection_date)
+    time_machine.move_to(datetime(day.year, day.month, day.day, 8, 0, tzinfo=UTC), tick=False)
+    (batch,) = debit_batches_create(day=day)
+    assert (batch.sequence_type, list(batch.debits.all())) == (FRST, [retry])
+
+
+def test_r12_a_return_after_an_earlier_collection_on_the_mandate_keeps_it_rcur():
+    organisation, mandate, _invoice, first = customer_with_debit()
+    read(camt053([collection(first.end_to_end_id, first.amount)]))
+    later = debit_at_bank(
+        open_invoice(organisation, issue_date=date(2027, 3, 1)),
+        mandate,
+        batch=submitted_batch(sequence_type=RCUR),
+    )
+    read(camt053([collection(later.end_to_end_id, later.amount)]))
+
+    read(camt054([debit_return(later.end_to_end_id, later.amount, "AM04")]))
+
+    mandate.refresh_from_db()
+    assert mandate_sequence_type(mandate) == RCUR
 
 
 def test_r12_failed_first_debit_leaves_the_mandate_frst():

@@ -13,9 +13,10 @@ import pytest
 
 from afas_sb.audit.models import AuditEvent
 from afas_sb.errors import DomainError
-from billing.bankfiles.writer import camt053, debit_return, transfer
-from billing.models import BankTransaction, DirectDebit, Invoice, Payment
+from billing.bankfiles.writer import camt053, collection, debit_return, transfer
+from billing.models import BankTransaction, DebitBatch, DirectDebit, Invoice, Payment
 from billing.services.ledger import invoice_balance
+from billing.services.mandates import RCUR, mandate_sequence_type
 from billing.services.transfers import (
     bank_transaction_ignore,
     bank_transaction_match,
@@ -299,6 +300,87 @@ def test_r12_staff_match_of_part_of_the_amount(staff_user):
     bank_transaction_match(transaction=row, invoice=invoice, user=staff_user, amount="92.57")
 
     assert owed(invoice) == Decimal("0.00")
+
+
+def test_r12_staff_match_of_part_leaves_the_rest_in_the_queue_until_it_is_booked(staff_user):
+    """One transfer pays two invoices without naming them: staff books it in two parts,
+    and the rest never disappears from the queue in between."""
+    first = customer_invoice()  # 92.57
+    second = customer_invoice("Fietsen Van Dam")
+    row = unmatched("200.00")
+
+    bank_transaction_match(transaction=row, invoice=first, user=staff_user, amount="92.57")
+
+    row.refresh_from_db()
+    assert row.state == "unmatched"
+    assert "nog te koppelen: 107.43" in row.note
+    with pytest.raises(DomainError) as caught:
+        bank_transaction_match(transaction=row, invoice=second, user=staff_user, amount="107.44")
+    assert caught.value.code == "amount_invalid"
+
+    bank_transaction_match(transaction=row, invoice=second, user=staff_user)  # the rest
+
+    row.refresh_from_db()
+    assert row.state == "matched"
+    assert sum(p.amount for p in row.payments.all()) == Decimal("200.00")
+    assert owed(first) == Decimal("0.00")
+    assert owed(second) == Decimal("-14.86")  # over-paid, visible as a negative balance
+
+
+def test_r12_staff_books_the_rest_of_a_transfer_on_another_invoice_not_the_same_one(staff_user):
+    invoice = customer_invoice()
+    row = unmatched("100.00")
+    bank_transaction_match(transaction=row, invoice=invoice, user=staff_user, amount="50.00")
+
+    with pytest.raises(DomainError) as caught:
+        bank_transaction_match(transaction=row, invoice=invoice, user=staff_user)
+
+    assert caught.value.code == "bank_transaction_invoice_twice"
+    assert Payment.objects.get().amount == Decimal("50.00")
+
+
+def test_r12_staff_match_of_a_collection_with_another_amount_settles_its_debit(staff_user):
+    """The bank booked another amount than the debit's, so the line waited with the debit
+    attached; staff confirms it: the debit is collected, not left "submitted" forever."""
+    _org, mandate, invoice, debit = customer_with_debit()
+    read(camt053([collection(debit.end_to_end_id, "92.75", booking_date=date(2027, 3, 4))]))
+    row = BankTransaction.objects.get(state="unmatched")
+    assert row.debit == debit
+
+    payment = bank_transaction_match(transaction=row, invoice=invoice, user=staff_user)
+
+    assert (payment.kind, payment.amount, payment.debit, payment.bank_transaction) == (
+        "direct_debit",
+        Decimal("92.75"),
+        debit,
+        row,
+    )
+    debit.refresh_from_db()
+    assert (debit.status, debit.collected_on) == ("collected", date(2027, 3, 4))
+    assert debit.batch.status == DebitBatch.Status.COLLECTED
+    row.refresh_from_db()
+    assert (row.state, row.invoice, row.matched_by) == ("matched", invoice, staff_user)
+    assert status_of(invoice) == Invoice.Status.PAID
+    mandate.refresh_from_db()
+    assert mandate_sequence_type(mandate) == RCUR
+    # The statement reports the same collection again: nothing is booked twice.
+    assert read(camt053([collection(debit.end_to_end_id, "92.57")])).summary["already"] == 1
+    assert Payment.objects.filter(invoice=invoice).count() == 1
+
+
+def test_r12_staff_match_of_a_collection_goes_to_its_debits_invoice_only(staff_user):
+    _org, _mandate, _invoice, debit = customer_with_debit()
+    other = customer_invoice("Fietsen Van Dam")
+    read(camt053([collection(debit.end_to_end_id, "92.75")]))
+    row = BankTransaction.objects.get(state="unmatched")
+
+    with pytest.raises(DomainError) as caught:
+        bank_transaction_match(transaction=row, invoice=other, user=staff_user)
+
+    assert caught.value.code == "bank_transaction_names_debit"
+    debit.refresh_from_db()
+    assert debit.status == DirectDebit.Status.SUBMITTED
+    assert not Payment.objects.exists()
 
 
 def test_r12_staff_cannot_match_twice(staff_user):
