@@ -1,11 +1,12 @@
 """Reading ISO 20022 bank files: camt.053, camt.054 and pain.002 into plain dataclasses.
 
 The PyPI parsers for these messages drop the return reason or break on newer
-versions, so this is a small parser of our own. It is namespace-agnostic: after
-the safe parse every tag is reduced to its local name, so camt.053.001.02 and
-.001.08 (and pain.002.001.03 and .001.10) go through one code path; the few
-places where the versions differ (entry status as text or as ``Sts/Cd``, party
-names directly under ``Dbtr`` or under ``Dbtr/Pty``, the transaction amount in
+versions, so this is a small parser of our own. It is namespace-agnostic: every
+lookup goes by local name (``{*}`` paths here, local paths in
+``billing.bankfiles.entries`` for the entries), so camt.053.001.02 and .001.08
+(and pain.002.001.03 and .001.10) go through one code path; the few places
+where the versions differ (entry status as text or as ``Sts/Cd``, party names
+directly under ``Dbtr`` or under ``Dbtr/Pty``, the transaction amount in
 ``TxDtls/Amt`` or ``AmtDtls/TxAmt/Amt``) are read with a fallback.
 
 The result is pure data: no model, no database. Importing, deduplicating and
@@ -25,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from lxml import etree
 
+from billing.bankfiles.entries import ABSENT, read_entries
 from billing.bankfiles.safe_xml import DEFAULT_MAX_BYTES, BankFileError, parse_untrusted_xml
 
 CREDIT = "CRDT"
@@ -41,7 +43,7 @@ class _Where:
 
     __slots__ = ("params", "template")
 
-    def __init__(self, template: str, **params: object):
+    def __init__(self, template: str, params: dict[str, object]):
         self.template = template
         self.params = params
 
@@ -65,7 +67,6 @@ SUPPORTED: dict[tuple[str, str], BankFileKind] = {
     ("pain.002.001.10", "CstmrPmtStsRpt"): BankFileKind.PAIN002,
 }
 _NAMESPACE_PREFIX = "urn:iso:std:iso:20022:tech:xsd:"
-_ENTRY_TAGS = frozenset({"Ntry"})
 
 
 @dataclass(frozen=True)
@@ -215,13 +216,32 @@ class BankFile:
         return tuple(entry for statement in self.statements for entry in statement.entries)
 
 
-# --- helpers on namespace-stripped elements ----------------------------------
+# --- helpers on elements, by local name --------------------------------------------
+
+# "Acct/Id/IBAN" -> "{*}Acct/{*}Id/{*}IBAN": ElementPath that matches the local name
+# in any namespace or none, so the tree is read as parsed and never renamed.
+_ANY_NS: dict[str, str] = {}
+
+
+def _any_ns(path: str) -> str:
+    qualified = _ANY_NS.get(path)
+    if qualified is None:  # only this module's own paths: bounded
+        qualified = _ANY_NS[path] = "/".join("{*}" + step for step in path.split("/"))
+    return qualified
+
+
+def _find(el: etree._Element, path: str) -> etree._Element | None:
+    return el.find(_any_ns(path))
+
+
+def _findall(el: etree._Element, path: str) -> list[etree._Element]:
+    return el.findall(_any_ns(path))
 
 
 def _text(el: etree._Element | None, path: str) -> str | None:
     if el is None:
         return None
-    value = el.findtext(path)
+    value = el.findtext(_any_ns(path))
     if not value:
         return None
     return value.strip() or None
@@ -333,147 +353,151 @@ def _not_provided(value: str | None) -> str | None:
     return None if value is None or value.upper() == "NOTPROVIDED" else value
 
 
+def _new(cls, fields: dict):
+    """An instance of the frozen dataclass ``cls`` from all of its ``fields``, bypassing ``__init__``.
+
+    A frozen dataclass's ``__init__`` sets every field through ``object.__setattr__``:
+    5 µs for a Transaction, a second for the entries of a 100 000-entry statement.
+    Entry and Transaction validate nothing in ``__init__``, so filling ``__dict__``
+    at once makes the same object; every field must be given.
+    """
+    instance = object.__new__(cls)
+    object.__setattr__(instance, "__dict__", fields)
+    return instance
+
+
 # --- camt.053 / camt.054 ---------------------------------------------------------
 #
-# A statement can hold 100 000 entries and over four million elements. Reading
-# them with ElementPath (``findtext("Refs/EndToEndId")`` costs about 3 µs a call,
-# and an entry has some forty fields) or renaming every element to strip its
-# namespace takes longer than the rest of an import together. So each entry,
-# and each of its transactions, is flattened in one walk into a dict from its
-# local path ("Refs/EndToEndId", "Amt/@Ccy") to the first text found there.
-# The entries' subtrees keep their namespace (see ``_strip_namespaces``); the
-# walk reads local names, so .02 and .08 still share one code path.
+# Entries and transactions arrive as tuples of their texts in the order of
+# ``ENTRY_FIELDS`` and ``TX_FIELDS``; see billing.bankfiles.entries for why and how.
 
-# Paths that may repeat and are all kept, in order (under ``path + "[]"``).
-_REPEATED = frozenset({"RmtInf/Ustrd", "RtrInf/AddtlInf"})
+_STATEMENT_WHERE = gettext_noop("afschrift %(id)s")
+_ENTRY_WHERE = gettext_noop("boeking %(ref)s")
+_TRANSACTION_WHERE = gettext_noop("transactie %(n)s van boeking %(ref)s")
 
 
-# "{urn:iso:...:camt.053.001.02}Refs" -> "Refs"; a handful of tags, seen millions of times.
-_LOCAL_NAMES: dict[str, str] = {}
+class _Cache:
+    """Values that repeat across a file's entries, converted once: amounts (the
+    entry's and its transaction's are usually the same), dates, codes."""
+
+    __slots__ = ("amounts", "codes", "dates")
+
+    def __init__(self) -> None:
+        self.amounts: dict[tuple[str, str], tuple[Decimal, str]] = {}
+        self.codes: dict[tuple, BankTransactionCode] = {}
+        self.dates: dict[str, date] = {}
+
+    def amount(self, raw: str | None, currency: str | None, where: object) -> tuple[Decimal, str]:
+        """A valid amount, kept under ``(raw, currency)``: callers look there first."""
+        key = (raw or "", currency or "")
+        amount = self.amounts.get(key)
+        if amount is None:  # only valid amounts are kept
+            amount = self.amounts[key] = _amount_text(key[0], key[1], where)
+        return amount
+
+    def code(self, parts: tuple[str | None, ...]) -> BankTransactionCode | None:
+        if not any(parts):
+            return None
+        code = self.codes.get(parts)
+        if code is None:
+            code = self.codes[parts] = BankTransactionCode(*parts)
+        return code
+
+    def date(self, on: str | None, at: str | None, raw: str | None, where: object) -> date | None:
+        """``BookgDt``/``ValDt``: a ``Dt`` or ``DtTm`` choice, as a business date in Amsterdam."""
+        if on is not None:
+            day = self.dates.get(on)
+            if day is None:
+                day = self.dates[on] = _parse_date(on, where)
+            return day
+        if at is not None:
+            moment = _parse_datetime(at, where)
+            return timezone.localtime(moment, timezone.get_default_timezone()).date()
+        return _parse_date(raw, where) if raw else None
 
 
-def _local_name(tag) -> str | None:
-    if not isinstance(tag, str):
-        return None
-    local = tag[tag.index("}") + 1 :] if tag[0] == "{" else tag
-    if len(_LOCAL_NAMES) < 10_000:  # bounded: a hostile file could invent tags
-        _LOCAL_NAMES[tag] = local
-    return local
-
-
-def _flatten(
-    element: etree._Element, stop: str | None = None
-) -> tuple[dict[str, str | None], list[etree._Element]]:
-    """The stripped text of the leaves under ``element`` by local path (first one wins;
-    empty is None), and the ``stop`` children.
-
-    Elements named ``stop`` (the ``TxDtls`` of an entry) are not descended into
-    but returned, to be flattened on their own.
-    """
-    fields: dict = {}
-    stopped: list[etree._Element] = []
-    local_names = _LOCAL_NAMES
-
-    def walk(el: etree._Element, prefix: str) -> None:
-        for child in el:
-            tag = local_names.get(child.tag)
-            if tag is None:
-                tag = _local_name(child.tag)
-                if tag is None:
-                    continue  # comments and PIs are removed by the parser; never trust it
-            if tag == stop:
-                stopped.append(child)
-                continue
-            path = prefix + tag
-            if len(child):
-                walk(child, path + "/")
-                continue
-            text = child.text
-            if text is not None:
-                text = text.strip() or None
-            if path in _REPEATED:
-                fields.setdefault(path + "[]", []).append(text)
-            if path not in fields:
-                fields[path] = text
-                if tag == "Amt":
-                    currency = child.get("Ccy")
-                    fields[path + "/@Ccy"] = currency.strip() if currency else currency
-
-    walk(element, "")
-    return fields, stopped
-
-
-def _field_amount(fields: dict, path: str, where: object) -> tuple[Decimal, str] | None:
-    if path not in fields:
-        return None
-    return _amount_text(fields.get(path) or "", fields.get(path + "/@Ccy") or "", where)
-
-
-def _field_date(fields: dict, path: str, where: object) -> date | None:
-    """``BookgDt``/``ValDt``: a ``Dt`` or ``DtTm`` choice, as a business date in Amsterdam."""
-    raw = fields.get(path + "/Dt")
-    if raw is not None:
-        return _parse_date(raw, where)
-    raw = fields.get(path + "/DtTm")
-    if raw is not None:
-        moment = _parse_datetime(raw, where)
-        return timezone.localtime(moment, timezone.get_default_timezone()).date()
-    raw = fields.get(path)
-    return _parse_date(raw, where) if raw else None
-
-
-def _field_code(fields: dict) -> BankTransactionCode | None:
-    code = BankTransactionCode(
-        domain=fields.get("BkTxCd/Domn/Cd"),
-        family=fields.get("BkTxCd/Domn/Fmly/Cd"),
-        subfamily=fields.get("BkTxCd/Domn/Fmly/SubFmlyCd"),
-        proprietary=fields.get("BkTxCd/Prtry/Cd"),
+def _missing_amount(where: object) -> BankFileError:
+    return BankFileError(
+        _("Bedrag ontbreekt in %(where)s.") % {"where": where}, code="bank_file_incomplete"
     )
-    if not any((code.domain, code.family, code.subfamily, code.proprietary)):
-        return None
-    return code
 
 
-def _field_lines(fields: dict, path: str) -> str | None:
-    texts = [text for text in fields.get(path + "[]", ()) if text]
-    return " ".join(texts) or None
-
-
-def _field_party(fields: dict, role: str) -> tuple[str | None, str | None]:
-    """Name and IBAN of ``Dbtr``/``Cdtr``: .02 has ``Dbtr/Nm``, .08 ``Dbtr/Pty/Nm``."""
-    name = (
-        fields.get(f"RltdPties/{role}/Nm")
-        or fields.get(f"RltdPties/{role}/Pty/Nm")
-        or fields.get(f"RltdPties/Ultmt{role}/Nm")
-    )
-    iban = fields.get(f"RltdPties/{role}Acct/Id/IBAN")
-    return name, iban.replace(" ", "").upper() if iban else None
+def _entry_where(reference: str | None, position: int) -> _Where:
+    # Built only for an error or a first sight: a 100 000-entry statement needs few.
+    return _Where(_ENTRY_WHERE, {"ref": reference or f"#{position}"})
 
 
 def _transaction(
-    tx: etree._Element, *, entry: dict, own_iban: str | None, key_prefix: str, position: int
+    values: tuple, entry: tuple, own_iban: str | None, key_prefix: str, position: int, cache: _Cache
 ) -> Transaction:
-    where = _Where(
-        gettext_noop("transactie %(n)s van boeking %(ref)s"),
-        n=position,
-        ref=entry["reference"] or "?",
-    )
-    f, _nested = _flatten(tx)
-    amount = (
-        _field_amount(f, "Amt", where)
-        or _field_amount(f, "AmtDtls/TxAmt/Amt", where)
-        or _field_amount(f, "AmtDtls/InstdAmt/Amt", where)
-    )
-    if amount is None:
-        if entry["transaction_count"] != 1:
-            raise BankFileError(
-                _("Bedrag ontbreekt in %(where)s.") % {"where": where}, code="bank_file_incomplete"
-            )
-        amount = (entry["amount"], entry["currency"])
-    credit_debit = _check_credit_debit(f.get("CdtDbtInd") or entry["credit_debit"], where)
+    (
+        amount_raw,
+        amount_currency,
+        tx_amount_raw,
+        tx_amount_currency,
+        instructed_raw,
+        instructed_currency,
+        credit_debit_raw,
+        debtor_name,
+        debtor_party_name,
+        ultimate_debtor_name,
+        debtor_iban,
+        creditor_name,
+        creditor_party_name,
+        ultimate_creditor_name,
+        creditor_iban,
+        debtor_bic,
+        debtor_bicfi,
+        creditor_bic,
+        creditor_bicfi,
+        end_to_end_raw,
+        account_servicer_reference,
+        transaction_id,
+        instruction_id,
+        payment_information_id,
+        mandate_id,
+        structured_reference,
+        remittance,
+        reason_code,
+        reason_proprietary,
+        return_info,
+        domain,
+        family,
+        subfamily,
+        proprietary,
+    ) = values
+    reference, entry_amount, entry_credit_debit, entry_code, count = entry
+    if amount_raw is not ABSENT:
+        raw, currency = amount_raw, amount_currency
+    elif tx_amount_raw is not ABSENT:
+        raw, currency = tx_amount_raw, tx_amount_currency
+    elif instructed_raw is not ABSENT:
+        raw, currency = instructed_raw, instructed_currency
+    elif count != 1:
+        raise _missing_amount(_Where(_TRANSACTION_WHERE, {"n": position, "ref": reference or "?"}))
+    else:
+        raw = currency = ABSENT  # one transaction without an amount: the entry's
+    if raw is ABSENT:
+        amount = entry_amount
+    else:
+        amount = cache.amounts.get((raw, currency))
+        if amount is None:
+            where = _Where(_TRANSACTION_WHERE, {"n": position, "ref": reference or "?"})
+            amount = cache.amount(raw, currency, where)
+    credit_debit = credit_debit_raw or entry_credit_debit
+    if credit_debit != CREDIT and credit_debit != DEBIT:
+        where = _Where(_TRANSACTION_WHERE, {"n": position, "ref": reference or "?"})
+        _check_credit_debit(credit_debit, where)
 
-    debtor = _field_party(f, "Dbtr")
-    creditor = _field_party(f, "Cdtr")
+    # .02 has ``Dbtr/Nm``, .08 ``Dbtr/Pty/Nm``.
+    debtor = (
+        debtor_name or debtor_party_name or ultimate_debtor_name,
+        debtor_iban.replace(" ", "").upper() if debtor_iban else None,
+    )
+    creditor = (
+        creditor_name or creditor_party_name or ultimate_creditor_name,
+        creditor_iban.replace(" ", "").upper() if creditor_iban else None,
+    )
     # The counterparty is the other side of the booking: the debtor of a credit,
     # the creditor of a debit. A returned direct debit is booked as a debit but
     # still names us as creditor, so a side that is our own account is skipped.
@@ -483,85 +507,117 @@ def _transaction(
         if (name or iban) and not (iban and own_iban and iban == own_iban):
             counterparty = (name, iban)
             break
-    agent = (
-        "RltdAgts/DbtrAgt/FinInstnId" if counterparty == debtor else "RltdAgts/CdtrAgt/FinInstnId"
-    )
-    counterparty_bic = f.get(agent + "/BIC") or f.get(agent + "/BICFI")
+    if counterparty == debtor:
+        counterparty_bic = debtor_bic or debtor_bicfi
+    else:
+        counterparty_bic = creditor_bic or creditor_bicfi
 
-    end_to_end_id = _not_provided(f.get("Refs/EndToEndId"))
-    account_servicer_reference = f.get("Refs/AcctSvcrRef")
-    transaction_id = f.get("Refs/TxId")
+    end_to_end_id = _not_provided(end_to_end_raw)
     own_ref = account_servicer_reference or end_to_end_id or transaction_id
     unique_key = f"{key_prefix}|{own_ref or f'#{position}'}"
 
-    return Transaction(
-        unique_key=unique_key,
-        amount=amount[0],
-        currency=amount[1],
-        credit_debit=credit_debit,
-        end_to_end_id=end_to_end_id,
-        instruction_id=f.get("Refs/InstrId"),
-        transaction_id=transaction_id,
-        payment_information_id=f.get("Refs/PmtInfId"),
-        account_servicer_reference=account_servicer_reference,
-        mandate_id=f.get("Refs/MndtId"),
-        structured_reference=f.get("RmtInf/Strd/CdtrRefInf/Ref"),
-        remittance_unstructured=_field_lines(f, "RmtInf/Ustrd"),
-        counterparty_name=counterparty[0],
-        counterparty_iban=counterparty[1],
-        counterparty_bic=counterparty_bic,
-        return_reason=f.get("RtrInf/Rsn/Cd") or f.get("RtrInf/Rsn/Prtry"),
-        return_additional_info=_field_lines(f, "RtrInf/AddtlInf"),
-        bank_transaction_code=_field_code(f) or entry["code"],
+    return _new(
+        Transaction,
+        {
+            "unique_key": unique_key,
+            "amount": amount[0],
+            "currency": amount[1],
+            "credit_debit": credit_debit,
+            "end_to_end_id": end_to_end_id,
+            "instruction_id": instruction_id,
+            "transaction_id": transaction_id,
+            "payment_information_id": payment_information_id,
+            "account_servicer_reference": account_servicer_reference,
+            "mandate_id": mandate_id,
+            "structured_reference": structured_reference,
+            "remittance_unstructured": remittance,
+            "counterparty_name": counterparty[0],
+            "counterparty_iban": counterparty[1],
+            "counterparty_bic": counterparty_bic,
+            "return_reason": reason_code or reason_proprietary,
+            "return_additional_info": return_info,
+            "bank_transaction_code": (
+                cache.code((domain, family, subfamily, proprietary))
+                if domain or family or subfamily or proprietary
+                else None
+            )
+            or entry_code,
+        },
     )
 
 
 def _entry(
-    ntry: etree._Element, *, message_id: str, statement_id: str, own_iban: str | None, position: int
+    values: tuple,
+    tx_values: list[tuple],
+    *,
+    statement_key: str,
+    statement_id: str,
+    own_iban: str | None,
+    position: int,
+    cache: _Cache,
 ) -> Entry:
-    f, tx_elements = _flatten(ntry, stop="TxDtls")
-    entry_reference = f.get("NtryRef")
-    servicer_reference = f.get("AcctSvcrRef")
+    (
+        entry_reference,
+        servicer_reference,
+        amount_raw,
+        amount_currency,
+        credit_debit_raw,
+        status_code,
+        status_proprietary,
+        status_text,
+        domain,
+        family,
+        subfamily,
+        proprietary,
+        batch_count,
+        batch_message_id,
+        batch_payment_information_id,
+        reversal_raw,
+        booked_on,
+        booked_at,
+        booked_raw,
+        valued_on,
+        valued_at,
+        valued_raw,
+        additional_info,
+    ) = values
     reference = entry_reference or servicer_reference
-    where = _Where(gettext_noop("boeking %(ref)s"), ref=reference or f"#{position}")
-    amount = _field_amount(f, "Amt", where)
+    if amount_raw is ABSENT:
+        raise _missing_amount(_entry_where(reference, position))
+    amount = cache.amounts.get((amount_raw, amount_currency))
     if amount is None:
-        raise BankFileError(
-            _("Bedrag ontbreekt in %(where)s.") % {"where": where}, code="bank_file_incomplete"
-        )
-    credit_debit = _check_credit_debit(f.get("CdtDbtInd"), where)
+        amount = cache.amount(amount_raw, amount_currency, _entry_where(reference, position))
+    credit_debit = credit_debit_raw
+    if credit_debit != CREDIT and credit_debit != DEBIT:
+        _check_credit_debit(credit_debit, _entry_where(reference, position))
     # .02: <Sts>BOOK</Sts>; .08: <Sts><Cd>BOOK</Cd></Sts>.
-    status = f.get("Sts/Cd") or f.get("Sts/Prtry") or f.get("Sts")
+    status = status_code or status_proprietary or status_text
     if status is None:
         raise BankFileError(
-            _("Status ontbreekt in %(where)s.") % {"where": where}, code="bank_file_incomplete"
+            _("Status ontbreekt in %(where)s.") % {"where": _entry_where(reference, position)},
+            code="bank_file_incomplete",
         )
-    code = _field_code(f)
-    # Statement ids are unique per account only, message ids per sender; the key
-    # holds both plus the entry's own reference, so the same file read twice
-    # yields the same keys and two entries never share one.
-    key_prefix = "|".join((message_id, own_iban or "-", statement_id, reference or f"#{position}"))
-    batch_count = f.get("NtryDtls/Btch/NbOfTxs")
-    entry_info = {
-        "reference": reference,
-        "amount": amount[0],
-        "currency": amount[1],
-        "credit_debit": credit_debit,
-        "code": code,
-        "transaction_count": len(tx_elements),
-    }
-    transactions = tuple(
-        _transaction(tx, entry=entry_info, own_iban=own_iban, key_prefix=key_prefix, position=n)
-        for n, tx in enumerate(tx_elements, start=1)
-    )
-    tx_keys = [tx.unique_key for tx in transactions]
-    if len(set(tx_keys)) != len(tx_keys):
-        # Two transactions of one entry with the same reference (or none): the
-        # position in the entry is what tells them apart, and it is stable.
+    code = cache.code((domain, family, subfamily, proprietary))
+    key_prefix = statement_key + (reference or f"#{position}")
+    entry = (reference, amount, credit_debit, code, len(tx_values))
+    if len(tx_values) == 1:  # most entries
+        transactions = (_transaction(tx_values[0], entry, own_iban, key_prefix, 1, cache),)
+    else:
         transactions = tuple(
-            replace(tx, unique_key=f"{key_prefix}|#{n}")
-            for n, tx in enumerate(transactions, start=1)
+            [
+                _transaction(tx, entry, own_iban, key_prefix, n, cache)
+                for n, tx in enumerate(tx_values, start=1)
+            ]
         )
+    if len(transactions) > 1:
+        tx_keys = [tx.unique_key for tx in transactions]
+        if len(set(tx_keys)) != len(tx_keys):
+            # Two transactions of one entry with the same reference (or none): the
+            # position in the entry is what tells them apart, and it is stable.
+            transactions = tuple(
+                replace(tx, unique_key=f"{key_prefix}|#{n}")
+                for n, tx in enumerate(transactions, start=1)
+            )
     if (
         batch_count is not None
         and batch_count.isdigit()
@@ -572,59 +628,83 @@ def _entry(
             _(
                 "Aantal transacties in %(where)s klopt niet (%(said)s opgegeven, %(found)s gevonden)."
             )
-            % {"where": where, "said": batch_count, "found": len(transactions)},
+            % {
+                "where": _entry_where(reference, position),
+                "said": batch_count,
+                "found": len(transactions),
+            },
             code="bank_file_inconsistent",
         )
-    reversal = (f.get("RvslInd") or "false").lower() in {"true", "1"}
-    return Entry(
-        unique_key=key_prefix,
-        statement_id=statement_id,
-        account_iban=own_iban,
-        entry_reference=reference,
-        account_servicer_reference=servicer_reference,
-        amount=amount[0],
-        currency=amount[1],
-        credit_debit=credit_debit,
-        reversal=reversal,
-        status=status,
-        booking_date=_field_date(f, "BookgDt", where),
-        value_date=_field_date(f, "ValDt", where),
-        bank_transaction_code=code,
-        additional_info=f.get("AddtlNtryInf"),
-        transactions=transactions,
-        batch_message_id=f.get("NtryDtls/Btch/MsgId"),
-        batch_payment_information_id=f.get("NtryDtls/Btch/PmtInfId"),
+    dates = cache.dates
+    booking_date = dates.get(booked_on)
+    if booking_date is None:
+        booking_date = cache.date(
+            booked_on, booked_at, booked_raw, _entry_where(reference, position)
+        )
+    value_date = dates.get(valued_on)
+    if value_date is None:
+        value_date = cache.date(valued_on, valued_at, valued_raw, _entry_where(reference, position))
+    return _new(
+        Entry,
+        {
+            "unique_key": key_prefix,
+            "statement_id": statement_id,
+            "account_iban": own_iban,
+            "entry_reference": reference,
+            "account_servicer_reference": servicer_reference,
+            "amount": amount[0],
+            "currency": amount[1],
+            "credit_debit": credit_debit,
+            "reversal": (reversal_raw or "false").lower() in {"true", "1"},
+            "status": status,
+            "booking_date": booking_date,
+            "value_date": value_date,
+            "bank_transaction_code": code,
+            "additional_info": additional_info,
+            "transactions": transactions,
+            "batch_message_id": batch_message_id,
+            "batch_payment_information_id": batch_payment_information_id,
+        },
     )
 
 
 def _balance(bal: etree._Element, where: object) -> Balance:
     code = _first_text(bal, "Tp/CdOrPrtry/Cd", "Tp/CdOrPrtry/Prtry") or "?"
-    amount = _amount_of(bal.find("Amt"), where)
+    amount = _amount_of(_find(bal, "Amt"), where)
     if amount is None:
         raise BankFileError(
             _("Bedrag ontbreekt in %(where)s.") % {"where": where}, code="bank_file_incomplete"
         )
     sign = _credit_debit(bal, "CdtDbtInd", where)
     value = amount[0] if sign == CREDIT else -amount[0]
-    return Balance(code=code, amount=value, currency=amount[1], date=_date(bal.find("Dt"), where))
+    return Balance(code=code, amount=value, currency=amount[1], date=_date(_find(bal, "Dt"), where))
 
 
 def _statements(body: etree._Element, message_id: str, tag: str) -> tuple[Statement, ...]:
     statements = []
-    for stmt in body.findall(tag):
+    cache = _Cache()
+    for stmt in _findall(body, tag):
         statement_id = _required(stmt, "Id", tag)
-        where = _Where(gettext_noop("afschrift %(id)s"), id=statement_id)
+        where = _Where(_STATEMENT_WHERE, {"id": statement_id})
         own_iban = _iban(stmt, "Acct/Id/IBAN")
         created = _text(stmt, "CreDtTm")
+        # Statement ids are unique per account only, message ids per sender; an
+        # entry's key holds both plus the entry's own reference, so the same file
+        # read twice yields the same keys and two entries never share one.
+        statement_key = "|".join((message_id, own_iban or "-", statement_id, ""))
         entries = tuple(
-            _entry(
-                ntry,
-                message_id=message_id,
-                statement_id=statement_id,
-                own_iban=own_iban,
-                position=n,
-            )
-            for n, ntry in enumerate(stmt.findall("Ntry"), start=1)
+            [
+                _entry(
+                    values,
+                    tx_values,
+                    statement_key=statement_key,
+                    statement_id=statement_id,
+                    own_iban=own_iban,
+                    position=n,
+                    cache=cache,
+                )
+                for n, (values, tx_values) in enumerate(read_entries(stmt), start=1)
+            ]
         )
         keys = [entry.unique_key for entry in entries]
         if len(set(keys)) != len(keys):
@@ -638,7 +718,7 @@ def _statements(body: etree._Element, message_id: str, tag: str) -> tuple[Statem
                 account_iban=own_iban,
                 account_currency=_text(stmt, "Acct/Ccy"),
                 created_at=_parse_datetime(created, where) if created else None,
-                balances=tuple(_balance(bal, where) for bal in stmt.findall("Bal")),
+                balances=tuple(_balance(bal, where) for bal in _findall(stmt, "Bal")),
                 entries=entries,
             )
         )
@@ -651,16 +731,16 @@ def _statements(body: etree._Element, message_id: str, tag: str) -> tuple[Statem
 def _reason(el: etree._Element | None) -> tuple[str | None, str | None]:
     if el is None:
         return None, None
-    info = el.find("StsRsnInf")
+    info = _find(el, "StsRsnInf")
     if info is None:
         return None, None
     code = _first_text(info, "Rsn/Cd", "Rsn/Prtry")
-    extra = [t.text.strip() for t in info.findall("AddtlInf") if t.text and t.text.strip()]
+    extra = [t.text.strip() for t in _findall(info, "AddtlInf") if t.text and t.text.strip()]
     return code, " ".join(extra) or None
 
 
 def _status_report(body: etree._Element, message_id: str) -> StatusReport:
-    group = body.find("OrgnlGrpInfAndSts")
+    group = _find(body, "OrgnlGrpInfAndSts")
     if group is None:
         raise BankFileError(
             _("Verplicht veld OrgnlGrpInfAndSts ontbreekt in het statusrapport."),
@@ -670,15 +750,17 @@ def _status_report(body: etree._Element, message_id: str) -> StatusReport:
     group_status = _text(group, "GrpSts")
     group_reason, _extra = _reason(group)
     items = []
-    for pmt in body.findall("OrgnlPmtInfAndSts"):
+    for pmt in _findall(body, "OrgnlPmtInfAndSts"):
         pmt_id = _text(pmt, "OrgnlPmtInfId")
         pmt_status = _text(pmt, "PmtInfSts")
         pmt_reason, pmt_extra = _reason(pmt)
-        for n, tx in enumerate(pmt.findall("TxInfAndSts"), start=1):
-            where = _Where(gettext_noop("transactie %(n)s van %(id)s"), n=n, id=pmt_id or "?")
+        for n, tx in enumerate(_findall(pmt, "TxInfAndSts"), start=1):
+            where = _Where(
+                gettext_noop("transactie %(n)s van %(id)s"), {"n": n, "id": pmt_id or "?"}
+            )
             reason, extra = _reason(tx)
-            ref = tx.find("OrgnlTxRef")
-            amount = _amount_of(ref.find("Amt/InstdAmt") if ref is not None else None, where)
+            ref = _find(tx, "OrgnlTxRef")
+            amount = _amount_of(_find(ref, "Amt/InstdAmt") if ref is not None else None, where)
             end_to_end_id = _not_provided(_text(tx, "OrgnlEndToEndId"))
             own = _text(tx, "StsId") or end_to_end_id or f"#{n}"
             debtor_name, debtor_iban = _party(ref, "Dbtr")
@@ -694,7 +776,7 @@ def _status_report(body: etree._Element, message_id: str) -> StatusReport:
                     amount=amount[0] if amount else None,
                     currency=amount[1] if amount else None,
                     requested_collection_date=_date(
-                        ref.find("ReqdColltnDt") if ref is not None else None, where
+                        _find(ref, "ReqdColltnDt") if ref is not None else None, where
                     ),
                     mandate_id=_text(ref, "MndtRltdInf/MndtId"),
                     debtor_name=debtor_name,
@@ -734,31 +816,13 @@ def detect(root: etree._Element) -> tuple[BankFileKind, str]:
     return kind, version
 
 
-def _strip_namespaces(root: etree._Element, *, keep: frozenset[str] = frozenset()) -> None:
-    """Reduce tags to local names; below an element named in ``keep`` only that element.
-
-    Entries (``Ntry``) keep their namespaced descendants: ``_Node`` reads them by
-    local name, which saves renaming millions of elements in a large statement.
-    """
-    stack = [root]
-    while stack:
-        el = stack.pop()
-        tag = el.tag
-        if tag[0] == "{":
-            tag = tag.partition("}")[2]
-            el.tag = tag
-        if tag not in keep:
-            stack.extend(el.iterchildren(etree.Element))
-    etree.cleanup_namespaces(root)
-
-
 def parse_bank_file(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> BankFile:
     """Parse a camt.053, camt.054 or pain.002 file; ``BankFileError`` when refused."""
-    root = parse_untrusted_xml(data, max_bytes=max_bytes)
+    # Every text read is stripped, so the indentation between elements is dead weight.
+    root = parse_untrusted_xml(data, max_bytes=max_bytes, remove_blank_text=True)
     kind, version = detect(root)
-    _strip_namespaces(root, keep=frozenset() if kind is BankFileKind.PAIN002 else _ENTRY_TAGS)
     body = root[0]
-    header = body.find("GrpHdr")
+    header = _find(body, "GrpHdr")
     if header is None:
         raise BankFileError(
             _("Verplicht veld GrpHdr ontbreekt in het bestand."), code="bank_file_incomplete"

@@ -19,9 +19,11 @@ from billing.bankfiles import (
     BankFile,
     BankFileError,
     BankFileKind,
+    entries,
     parse_bank_file,
     parse_untrusted_xml,
     safe_xml,
+    writer,
 )
 
 DATA = Path(__file__).parent / "data" / "bankfiles"
@@ -451,3 +453,171 @@ def test_camt053_transactions_sharing_a_reference_get_distinct_keys():
     batch = parse_bank_file(data).entries[0]
     keys = [tx.unique_key for tx in batch.transactions]
     assert keys == [f"{batch.unique_key}|#{n}" for n in (1, 2, 3)]
+
+
+# --- large statements: entries read from the serialized statement (entries.py) ------
+
+
+def read_element_by_element(monkeypatch) -> None:
+    """Turn the fast reading off: every entry is flattened element by element."""
+    monkeypatch.setattr(entries._Reader, "of", classmethod(lambda cls, stmt, ntrys: None))
+
+
+def outcome(data: bytes):
+    try:
+        return parse_bank_file(data)
+    except BankFileError as error:
+        return (error.code, error.message)
+
+
+def mixed_statement(version: str = "02", maker=writer.camt053) -> bytes:
+    return maker(
+        [
+            writer.collection("SB-1", "121.00", name="Bakkerij De Gouden Korst", mandate_id="M-1"),
+            writer.collection("SB-2", "60.50"),
+            writer.debit_return("SB-3", "60.50", "AM04", info="Onvoldoende saldo"),
+            writer.debit_return("SB-4", "10.00", None),
+            writer.transfer("50.00", name="Kapsalon Knip", remittance="Factuur 2027-000003"),
+            writer.transfer("75.00", name=None, structured_reference="2027000004"),
+            writer.transfer("12.34", remittance="", with_details=False),
+            writer.transfer("9.99", credit=False, name="Leverancier"),
+            writer.batch_collection([("SB-5", "1.00"), ("SB-6", "2.00")], message_id="DD-1"),
+            writer.batch_collection([("SB-7", "3.00")], message_id="DD-2", with_details=False),
+            writer.collection("SB-8", "99.99"),
+        ],
+        version=version,
+        message_id="STMT-FAST-1",
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        (DATA / "camt053_001_02.xml").read_bytes(),
+        (DATA / "camt053_001_08.xml").read_bytes(),
+        (DATA / "camt054_001_02.xml").read_bytes(),
+        mixed_statement("02"),
+        mixed_statement("08"),
+        mixed_statement("02", writer.camt054),
+        mixed_statement("08", writer.camt054),
+    ],
+    ids=["sample_053_02", "sample_053_08", "sample_054", "053_02", "053_08", "054_02", "054_08"],
+)
+def test_camt_entries_read_fast_equal_element_by_element(data, monkeypatch):
+    fast = parse_bank_file(data)
+    read_element_by_element(monkeypatch)
+    assert parse_bank_file(data) == fast
+
+
+PLAIN = mixed_statement().decode()
+NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        PLAIN.replace("<NtryRef>E2</NtryRef>", "<!-- <Ntry> --><NtryRef>E2</NtryRef>"),
+        PLAIN.replace("</Ntry>", "</Ntry><!--<Ntry></Ntry>-->", 1),
+        PLAIN.replace("<Nm>Kapsalon Knip</Nm>", "<Nm><![CDATA[Kapsalon & Knip]]></Nm>"),
+        PLAIN.replace("Kapsalon Knip", "Kapsalon &amp; Kn&#105;p &lt;B.V.&gt;"),
+        PLAIN.replace("\n", "\r\n"),
+        PLAIN.replace("<Ustrd>Factuur", "<Ustrd>\u00a0a\r\nb > c Factuur"),
+        PLAIN.replace("<Nm>Kapsalon Knip</Nm>", "<Nm/>"),
+        PLAIN.replace("<EndToEndId>SB-1<", "<EndToEndId>FIRST</EndToEndId><EndToEndId>SB-1<"),
+        PLAIN.replace("<Ustrd>", "<Ustrd>een</Ustrd><Ustrd/><Ustrd> twee </Ustrd><Ustrd>", 1),
+        PLAIN.replace("<Ntry>", '<Ntry id="1">', 2),
+        PLAIN.replace("<AcctSvcrRef>", "<Ntry><NtryRef>IN</NtryRef></Ntry><AcctSvcrRef>", 1),
+        PLAIN.replace("<AcctSvcrRef>", "<Ntry/><AcctSvcrRef>", 1),
+        PLAIN.replace("</Bal>", "<Ntry><NtryRef>BAL</NtryRef></Ntry></Bal>", 1),
+        PLAIN.replace("</Ntry>", "</Ntry><Ntry/>", 1),
+        PLAIN.replace(f'xmlns="{NAMESPACE}"', f'xmlns="{NAMESPACE}" xmlns:p="{NAMESPACE}"')
+        .replace("<Ntry>", "<p:Ntry>", 3)
+        .replace("</Ntry>", "</p:Ntry>", 3),
+        PLAIN.replace(f'xmlns="{NAMESPACE}"', f'xmlns="{NAMESPACE}" xmlns:p="{NAMESPACE}"')
+        .replace("<EndToEndId>", "<p:EndToEndId>")
+        .replace("</EndToEndId>", "</p:EndToEndId>"),
+        PLAIN.replace("<Nm>", '<Nm xmlns="urn:example:other">', 2),
+        PLAIN.replace("<Ntry>", '<Ntry xmlns="urn:example:other">', 1),
+        PLAIN.replace("<Ntry>", f'<Ntry xmlns="{NAMESPACE}">', 1),
+        PLAIN.replace('<Amt Ccy="EUR">', '<Amt  Ccy = "EUR\t" >', 2),
+        PLAIN.replace('Ccy="EUR"', 'Ccy="USD"', 3),
+        PLAIN.replace("<Dt>2027", "<Dt>x2027", 3),
+        PLAIN.replace("<Sts>BOOK</Sts>", "", 1),
+        PLAIN.replace("<NtryRef>", "<?pi x?><NtryRef>", 1),
+        PLAIN.replace("<Ccy>EUR</Ccy>", "<Ccy>EUR</Ccy><Note>&lt;Ntry&gt; Ntry</Note>", 1),
+        PLAIN.replace("</Bal>", "</Bal><NtryX>1</NtryX>", 1),
+    ],
+    ids=[
+        "comment_in_entry",
+        "comment_between_entries",
+        "cdata",
+        "escapes",
+        "crlf",
+        "odd_whitespace",
+        "empty_leaf",
+        "repeated_leaf",
+        "repeated_lines",
+        "attribute_on_entry",
+        "entry_in_entry",
+        "empty_entry_in_entry",
+        "entry_in_balance",
+        "empty_entry",
+        "prefixed_entries",
+        "prefixed_leaves",
+        "other_namespace_leaves",
+        "other_namespace_entry",
+        "redundant_namespace_entry",
+        "attribute_spacing",
+        "other_currency",
+        "bad_dates",
+        "missing_status",
+        "processing_instruction",
+        "entry_in_text",
+        "entry_like_tag",
+    ],
+)
+def test_camt_entries_odd_markup_read_as_element_by_element(document, monkeypatch):
+    data = document.encode()
+    fast = outcome(data)
+    read_element_by_element(monkeypatch)
+    assert outcome(data) == fast
+
+
+def test_camt_entries_of_one_shape_are_flattened_once(monkeypatch):
+    # 300 entries in three shapes: the first of each is flattened to check its
+    # compiled shape, every other entry is one match.
+    data = writer.camt053(
+        [writer.collection(f"SB-{n}", "1.00", name=f"Klant {n}") for n in range(200)]
+        + [writer.debit_return(f"SB-R{n}", "2.00", "AM04") for n in range(50)]
+        + [writer.transfer("3.00", structured_reference=f"2027{n:06d}") for n in range(50)]
+    )
+    flattened = []
+    read_entry = entries.read_entry
+    monkeypatch.setattr(entries, "read_entry", lambda ntry: flattened.append(1) or read_entry(ntry))
+    bank_file = parse_bank_file(data)
+    assert len(bank_file.entries) == 300
+    assert len(flattened) == 3
+    assert bank_file.entries[199].transactions[0].counterparty_name == "Klant 199"
+
+
+def test_camt_entries_past_the_compiled_shapes_are_read_all_the_same(monkeypatch):
+    data = mixed_statement()
+    fast = parse_bank_file(data)
+    monkeypatch.setattr(entries, "MAX_BUILDS", 2)
+    monkeypatch.setattr(entries, "MAX_SHAPE_TAGS", 100)
+    monkeypatch.setattr(entries, "MAX_TRIES", 1)
+    assert parse_bank_file(data) == fast
+
+
+def test_camt_entries_and_transactions_have_every_field():
+    # Entry and Transaction are built without __init__ (parser._new).
+    for entry in parse_bank_file(mixed_statement()).entries:
+        for item in (entry, *entry.transactions):
+            assert set(vars(item)) == {field.name for field in dataclasses.fields(item)}
+            assert dataclasses.replace(item) == item
+
+
+def test_safe_xml_remove_blank_text_keeps_the_text_of_leaves():
+    root = parse_untrusted_xml(b"<a>\n  <b>  </b>\n  <c>x</c>\n</a>", remove_blank_text=True)
+    assert root.text is None
+    assert [(child.tag, child.text) for child in root] == [("b", "  "), ("c", "x")]
