@@ -33,7 +33,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import transaction as db
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Sum
 from django.utils.translation import gettext as _
 
 from afas_sb import clock
@@ -148,9 +148,11 @@ class TransferMatcher:
             kind=Invoice.Kind.INVOICE, status=Invoice.Status.OPEN
         )
         amounts = {line.amount for line in lines}
-        moved = Q(pk__in=Payment.objects.values("invoice_id")) | Q(
-            pk__in=Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE).values(
-                "credited_invoice_id"
+        # EXISTS per open invoice (an index probe each), not IN (all payments): that list
+        # outgrows work_mem, and PostgreSQL then rescans it for every open invoice.
+        moved = Exists(Payment.objects.filter(invoice_id=OuterRef("pk"))) | Exists(
+            Invoice.objects.filter(
+                kind=Invoice.Kind.CREDIT_NOTE, credited_invoice_id=OuterRef("pk")
             )
         )
         rows = set()
