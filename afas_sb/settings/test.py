@@ -27,10 +27,12 @@ CELERY_TASK_ALWAYS_EAGER = True
 if REDIS_URL:  # noqa: F405
     # The cache gets a Redis database of its own per xdist worker: clearing it
     # between tests (FLUSHDB) must touch neither the Celery broker on the URL's
-    # own database nor another worker's rate-limit counters.
+    # own database nor another worker's rate-limit counters. Counted from the URL's
+    # database, so two runs on one machine given different ones do not share either.
     _worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
     _url = urlsplit(REDIS_URL)  # noqa: F405
-    CACHES["default"]["LOCATION"] = urlunsplit(_url._replace(path=f"/{1 + _worker % 15}"))  # noqa: F405
+    _cache_db = (int(_url.path.strip("/") or 0) + 1 + _worker) % 16
+    CACHES["default"]["LOCATION"] = urlunsplit(_url._replace(path=f"/{_cache_db}"))  # noqa: F405
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

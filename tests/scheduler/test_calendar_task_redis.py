@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from celery.result import _set_task_join_will_block, task_join_will_block
 from celery.signals import task_postrun
 from django.conf import settings
 from django.db import connection
@@ -36,11 +37,15 @@ def broker_app():
     app.conf.task_always_eager = False
     app.conf.broker_url = settings.REDIS_URL
     task_postrun.connect(_close_worker_connection, weak=False)
+    # Starting a worker marks the whole process as one ("never call result.get() within
+    # a task"): later tests in this xdist worker call .get() on eager results.
+    will_block = task_join_will_block()
     try:
         yield app
     finally:
         task_postrun.disconnect(_close_worker_connection)
         app.conf.update(saved)
+        _set_task_join_will_block(will_block)
 
 
 def wait_for(condition, seconds: float = WAIT_SECONDS) -> bool:
