@@ -194,12 +194,33 @@ class StatusItem:
 
 
 @dataclass(frozen=True)
+class PaymentInformationStatus:
+    """One ``OrgnlPmtInfAndSts`` of a pain.002: the bank's verdict on one ``PmtInf`` we sent.
+
+    A bank may refuse a whole block (``PmtInfSts`` RJCT) without listing its
+    transactions, whatever the group status says; such a block has no items.
+    """
+
+    id: str | None  # OrgnlPmtInfId: our batch's message id
+    status: str | None  # PmtInfSts, upper-cased: ACCP, PART, RJCT, ...
+    reason_code: str | None  # StsRsnInf/Rsn/Cd, else Rsn/Prtry
+    reason_info: str | None  # the AddtlInf texts, joined by a space
+    transaction_count: int  # its TxInfAndSts
+
+    @property
+    def is_rejected_without_lines(self) -> bool:
+        """Refused as a whole with no transaction lines: every debit of the block is refused."""
+        return self.status == "RJCT" and not self.transaction_count
+
+
+@dataclass(frozen=True)
 class StatusReport:
     original_message_id: str
     original_message_type: str | None
     group_status: str | None
     group_reason_code: str | None
     items: tuple[StatusItem, ...]
+    payment_information: tuple[PaymentInformationStatus, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -750,11 +771,22 @@ def _status_report(body: etree._Element, message_id: str) -> StatusReport:
     group_status = _text(group, "GrpSts")
     group_reason, _extra = _reason(group)
     items = []
+    blocks = []
     for pmt in _findall(body, "OrgnlPmtInfAndSts"):
         pmt_id = _text(pmt, "OrgnlPmtInfId")
         pmt_status = _text(pmt, "PmtInfSts")
         pmt_reason, pmt_extra = _reason(pmt)
-        for n, tx in enumerate(_findall(pmt, "TxInfAndSts"), start=1):
+        transactions = _findall(pmt, "TxInfAndSts")
+        blocks.append(
+            PaymentInformationStatus(
+                id=pmt_id,
+                status=pmt_status.upper() if pmt_status else None,
+                reason_code=pmt_reason,
+                reason_info=pmt_extra,
+                transaction_count=len(transactions),
+            )
+        )
+        for n, tx in enumerate(transactions, start=1):
             where = _Where(
                 gettext_noop("transactie %(n)s van %(id)s"), {"n": n, "id": pmt_id or "?"}
             )
@@ -794,6 +826,7 @@ def _status_report(body: etree._Element, message_id: str) -> StatusReport:
         group_status=group_status,
         group_reason_code=group_reason,
         items=tuple(items),
+        payment_information=tuple(blocks),
     )
 
 

@@ -65,7 +65,6 @@ from ..bankfiles import (
     BankTransactionCode,
     parse_bank_file,
 )
-from ..bankfiles.payment_information import payment_information_rejects
 from ..models import BankFileImport, BankTransaction
 from .bulk import among, batched, insert_rows, reserve_ids
 from .settlement import Outcome, SettlementBook, batches_refresh, notices_send_after_commit
@@ -155,7 +154,7 @@ def bank_file_import(
     user = user if user is not None and getattr(user, "pk", None) else None
     with _cyclic_gc_paused():
         bank_file = parse_bank_file(data, max_bytes=limit)
-        lines = _lines_checked(bank_file, data=data)
+        lines = _lines_checked(bank_file)
         result = _import_with_retry(
             data=data, digest=digest, bank_file=bank_file, lines=lines, filename=filename, user=user
         )
@@ -163,10 +162,10 @@ def bank_file_import(
     return result
 
 
-def _lines_checked(bank_file: BankFile, *, data: bytes) -> list[Line]:
+def _lines_checked(bank_file: BankFile) -> list[Line]:
     """The file's lines; a file in which two lines share a key is refused (the parser keeps
     keys unique per statement; two statements with the same id and account would not be)."""
-    lines = lines_of(bank_file, data=data)
+    lines = lines_of(bank_file)
     keys = {_key(line) for line in lines}
     if len(keys) != len(lines):
         raise BankFileError(
@@ -283,11 +282,10 @@ def _discard(stored) -> None:
 # --- from parsed file to lines ------------------------------------------------------
 
 
-def lines_of(bank_file: BankFile, *, data: bytes | None = None) -> list[Line]:
-    """The lines of a parsed file; ``data`` (its bytes) for the pain.002 payment-information
-    statuses the parsed report does not carry (``payment_information_rejects``)."""
+def lines_of(bank_file: BankFile) -> list[Line]:
+    """The lines of a parsed file."""
     if bank_file.kind is BankFileKind.PAIN002:
-        return _status_lines(bank_file, data=data)
+        return _status_lines(bank_file)
     lines = []
     for entry in bank_file.entries:
         entry_reference = entry.account_servicer_reference or entry.entry_reference
@@ -344,7 +342,7 @@ def lines_of(bank_file: BankFile, *, data: bytes | None = None) -> list[Line]:
     return lines
 
 
-def _status_lines(bank_file: BankFile, *, data: bytes | None) -> list[Line]:
+def _status_lines(bank_file: BankFile) -> list[Line]:
     report = bank_file.status_report
     day = clock.local(bank_file.created_at).date() if bank_file.created_at else None
     lines = [
@@ -377,7 +375,7 @@ def _status_lines(bank_file: BankFile, *, data: bytes | None) -> list[Line]:
                 return_reason=report.group_reason_code,
             )
         )
-    elif data is not None:
+    else:
         # A payment-information block refused as a whole (PmtInfSts RJCT) without
         # transaction lines: every debit of that batch (our PmtInfId is the batch's id).
         lines += [
@@ -393,7 +391,8 @@ def _status_lines(bank_file: BankFile, *, data: bytes | None) -> list[Line]:
                 return_reason=block.reason_code or report.group_reason_code,
                 return_info=block.reason_info,
             )
-            for block in payment_information_rejects(data)
+            for block in report.payment_information
+            if block.is_rejected_without_lines
         ]
     return lines
 

@@ -19,6 +19,7 @@ from billing.bankfiles import (
     BankFile,
     BankFileError,
     BankFileKind,
+    PaymentInformationStatus,
     entries,
     parse_bank_file,
     parse_untrusted_xml,
@@ -284,6 +285,111 @@ def test_pain002_group_rejection_without_transactions():
 </CstmrPmtStsRpt></Document>"""
     report = parse_bank_file(data).status_report
     assert (report.group_status, report.group_reason_code, report.items) == ("RJCT", "FF01", ())
+    assert report.payment_information == ()
+
+
+def pain002_blocks(version: str) -> bytes:
+    """A pain.002 on one pain.008 of three blocks: one refused without lines, one
+    accepted, one refused with a line of its own."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.{version}"><CstmrPmtStsRpt>
+  <GrpHdr><MsgId>PSR-B</MsgId><CreDtTm>2027-03-03T14:02:11</CreDtTm></GrpHdr>
+  <OrgnlGrpInfAndSts><OrgnlMsgId>SB-DD-1</OrgnlMsgId><GrpSts>PART</GrpSts></OrgnlGrpInfAndSts>
+  <OrgnlPmtInfAndSts>
+    <OrgnlPmtInfId>SB-DD-1-FRST</OrgnlPmtInfId>
+    <PmtInfSts>rjct</PmtInfSts>
+    <StsRsnInf>
+      <Rsn><Cd>AM04</Cd></Rsn>
+      <AddtlInf>Onvoldoende saldo</AddtlInf>
+      <AddtlInf> op de rekening </AddtlInf>
+    </StsRsnInf>
+  </OrgnlPmtInfAndSts>
+  <OrgnlPmtInfAndSts>
+    <OrgnlPmtInfId>SB-DD-1-RCUR</OrgnlPmtInfId>
+    <PmtInfSts>ACCP</PmtInfSts>
+  </OrgnlPmtInfAndSts>
+  <OrgnlPmtInfAndSts>
+    <OrgnlPmtInfId>SB-DD-1-RCUR-2</OrgnlPmtInfId>
+    <PmtInfSts>RJCT</PmtInfSts>
+    <StsRsnInf><Rsn><Prtry>X99</Prtry></Rsn></StsRsnInf>
+    <TxInfAndSts><StsId>S-1</StsId><OrgnlEndToEndId>SB-2027-000001</OrgnlEndToEndId></TxInfAndSts>
+  </OrgnlPmtInfAndSts>
+</CstmrPmtStsRpt></Document>""".encode()
+
+
+@pytest.mark.parametrize("version", ["03", "10"])
+def test_pain002_payment_information_statuses_per_block(version):
+    report = parse_bank_file(pain002_blocks(version)).status_report
+
+    refused, accepted, with_lines = report.payment_information
+    assert refused == PaymentInformationStatus(
+        id="SB-DD-1-FRST",
+        status="RJCT",
+        reason_code="AM04",
+        reason_info="Onvoldoende saldo op de rekening",
+        transaction_count=0,
+    )
+    assert accepted == PaymentInformationStatus(
+        id="SB-DD-1-RCUR",
+        status="ACCP",
+        reason_code=None,
+        reason_info=None,
+        transaction_count=0,
+    )
+    assert with_lines == PaymentInformationStatus(
+        id="SB-DD-1-RCUR-2",
+        status="RJCT",
+        reason_code="X99",
+        reason_info=None,
+        transaction_count=1,
+    )
+    # Only a refused block without lines of its own refuses its debits as a whole.
+    assert [block.is_rejected_without_lines for block in report.payment_information] == [
+        True,
+        False,
+        False,
+    ]
+    # The line inherits its block's status and reason.
+    (item,) = report.items
+    assert (item.original_payment_information_id, item.status, item.reason_code) == (
+        "SB-DD-1-RCUR-2",
+        "RJCT",
+        "X99",
+    )
+
+
+@pytest.mark.parametrize("version", ["03", "10"])
+def test_pain002_payment_information_from_the_writer(version):
+    accepted = parse_bank_file(
+        writer.pain002(
+            original_message_id="SB-DD-2",
+            payment_information_id="SB-DD-2-FRST",
+            payment_status="ACCP",
+            version=version,
+        )
+    ).status_report
+    refused = parse_bank_file(
+        writer.pain002(
+            [writer.Status("SB-2027-000002", "RJCT", reason="MS03")],
+            original_message_id="SB-DD-3",
+            payment_status="RJCT",
+            version=version,
+        )
+    ).status_report
+
+    assert accepted.payment_information == (
+        PaymentInformationStatus("SB-DD-2-FRST", "ACCP", None, None, 0),
+    )
+    assert refused.payment_information == (
+        PaymentInformationStatus("SB-DD-3", "RJCT", None, None, 1),
+    )
+    assert not refused.payment_information[0].is_rejected_without_lines
+
+
+@pytest.mark.parametrize("name", ["pain002_001_03.xml", "pain002_001_10.xml"])
+def test_pain002_payment_information_of_the_samples(name):
+    (block,) = load(name).status_report.payment_information
+    assert block == PaymentInformationStatus("SB-DD-20260304-FRST-1", "PART", None, None, 2)
 
 
 # --- detection and malformed content ------------------------------------------------
