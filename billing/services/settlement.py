@@ -522,7 +522,8 @@ class SettlementBook:
 
 
 def failures_follow_up(failures: list[Failure], *, book: SettlementBook) -> dict[str, int]:
-    """Per failed debit: re-present it, invalidate its mandate, or ask to pay by transfer.
+    """Per failed debit: re-present it, invalidate its mandate (and re-present on the
+    customer's other active mandate, if there is one), or ask to pay by transfer.
 
     Returns how many were 'represented', 'pay_by_transfer' or 'settled' (nothing
     owed any more: a transfer earlier in the file paid). Runs inside the import's
@@ -553,7 +554,10 @@ def failures_follow_up(failures: list[Failure], *, book: SettlementBook) -> dict
         [
             (failure, path, amount)
             for failure, path, amount in zip(failures, paths, open_amounts, strict=True)
-            if path in (ReturnPath.RETRY, ReturnPath.RETRY_ONCE) and amount > ZERO
+            # An account or mandate error ends that mandate, but a customer who already
+            # signed another one (a new IBAN) is collected from it, not asked to transfer.
+            if path in (ReturnPath.RETRY, ReturnPath.RETRY_ONCE, ReturnPath.INVALIDATE)
+            and amount > ZERO
         ],
         book=book,
         at=now,

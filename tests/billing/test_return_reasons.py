@@ -371,6 +371,45 @@ def test_r12_account_and_mandate_errors_invalidate_the_mandate(code, time_machin
     assert AuditEvent.objects.filter(action="mandate.invalidated").count() == 1
 
 
+@pytest.mark.parametrize("code", ["AC04", "MD01"])
+def test_r12_an_account_error_on_a_replaced_mandate_is_represented_on_the_new_mandate(
+    code, time_machine
+):
+    """The customer moved to another bank and signed a new mandate; the debit on the old
+    account comes back "account closed": collected from the new account, not by transfer."""
+    at(date(2027, 3, 5), time_machine)
+    organisation, old_mandate, invoice, debit = customer_with_debit()
+    new_mandate = new_iban(organisation)
+
+    summary = returned(debit, code, date(2027, 3, 5)).summary
+
+    assert (summary["represented"], summary["pay_by_transfer"]) == (1, 0)
+    second = latest(invoice)
+    assert (second.attempt, second.status, second.mandate) == (2, "scheduled", new_mandate)
+    assert notices(CollectionNotice.Kind.RETRY) == [second.end_to_end_id]
+    assert notices(CollectionNotice.Kind.PAY_BY_TRANSFER) == []
+    old_mandate.refresh_from_db()
+    new_mandate.refresh_from_db()
+    assert old_mandate.status == Mandate.Status.REPLACED  # not active, so not invalidated
+    assert new_mandate.status == Mandate.Status.ACTIVE
+
+
+def test_r12_an_account_error_after_the_last_representment_asks_to_pay_by_transfer(time_machine):
+    """A new mandate does not lift the limit on re-presentments."""
+    at(date(2027, 3, 5), time_machine)
+    organisation, _old, invoice, debit = customer_with_debit()
+    for _round in range(2):
+        returned(debit, "AM04", debit.collection_date)
+        debit = submit(latest(invoice))
+        at(debit.collection_date, time_machine)
+    new_iban(organisation)
+
+    summary = returned(debit, "AC04", debit.collection_date).summary
+
+    assert (summary["represented"], summary["pay_by_transfer"]) == (0, 1)
+    assert [status for _a, status, _r in attempts(invoice)] == ["returned"] * 3
+
+
 def test_r12_a_debit_at_the_bank_on_an_invalid_mandate_is_not_cancelled(time_machine):
     at(date(2027, 3, 5), time_machine)
     organisation, mandate, _invoice, debit = customer_with_debit()
