@@ -152,6 +152,9 @@ class SettlementBook:
         self._found: dict[str, tuple[int, int]] = {}  # end-to-end id -> (debit, invoice)
         self._found_in_batches: dict[int, list[tuple[int, int]]] = defaultdict(list)
         self._recorded: set[tuple[int, str]] = set()
+        # What a collected debit brought in, when staff confirmed another amount than
+        # the debit's: a return takes back what came in, not what was asked.
+        self._collected_amounts: dict[int, Decimal] = {}
         self._payments: list[dict] = []
         self._collected: dict[date, list[int]] = defaultdict(list)
         self._changed: dict[int, DebitState] = {}
@@ -229,9 +232,13 @@ class SettlementBook:
         # A debit still at the bank has no ledger rows yet (a return records both at once).
         settled = [pk for pk, debit in fresh.items() if debit.status not in AT_BANK]
         for ids in batched(settled):
-            self._recorded.update(
-                Payment.objects.filter(among("debit_id", ids)).values_list("debit_id", "kind")
+            rows = Payment.objects.filter(among("debit_id", ids)).values_list(
+                "debit_id", "kind", "amount"
             )
+            for debit_id, kind, amount in rows:
+                self._recorded.add((debit_id, kind))
+                if kind == Payment.Kind.DIRECT_DEBIT:
+                    self._collected_amounts[debit_id] = amount
 
     # --- money --------------------------------------------------------------------
 
@@ -316,14 +323,16 @@ class SettlementBook:
         bank_transaction_id: int | None,
         amount: Decimal | None = None,
     ) -> None:
+        amount = debit.amount if amount is None else quantize(amount)
         self.record(
             invoice_id=debit.invoice_id,
             kind=Payment.Kind.DIRECT_DEBIT,
-            amount=debit.amount if amount is None else amount,
+            amount=amount,
             booked_on=on,
             debit=debit,
             bank_transaction_id=bank_transaction_id,
         )
+        self._collected_amounts[debit.pk] = amount
         debit.status = Status.COLLECTED
         debit.collected_on = on
         self._collected[on].append(debit.pk)
@@ -394,7 +403,7 @@ class SettlementBook:
         self.record(
             invoice_id=debit.invoice_id,
             kind=Payment.Kind.DEBIT_REVERSAL,
-            amount=-debit.amount,
+            amount=-self._collected_amounts.get(debit.pk, debit.amount),
             booked_on=on,
             debit=debit,
             bank_transaction_id=bank_transaction_id,

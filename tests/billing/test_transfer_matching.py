@@ -368,6 +368,23 @@ def test_r12_staff_match_of_a_collection_with_another_amount_settles_its_debit(s
     assert Payment.objects.filter(invoice=invoice).count() == 1
 
 
+def test_r12_a_return_after_a_staff_confirmed_collection_takes_back_what_came_in(staff_user):
+    """Staff booked the 92.75 the bank credited for a 92.57 debit; when the debit comes back,
+    the reversal is those 92.75, so the invoice owes its full amount again, not 0.18 less."""
+    _org, _mandate, invoice, debit = customer_with_debit()
+    read(camt053([collection(debit.end_to_end_id, "92.75", booking_date=date(2027, 3, 4))]))
+    row = BankTransaction.objects.get(state="unmatched")
+    bank_transaction_match(transaction=row, invoice=invoice, user=staff_user)
+
+    summary = read(camt053([debit_return(debit.end_to_end_id, "92.75", "MD06")])).summary
+
+    assert summary["returned"] == 1
+    amounts = sorted(Payment.objects.filter(debit=debit).values_list("kind", "amount"))
+    assert amounts == [("debit_reversal", Decimal("-92.75")), ("direct_debit", Decimal("92.75"))]
+    assert owed(invoice) == invoice.gross_total
+    assert status_of(invoice) == Invoice.Status.OPEN
+
+
 def test_r12_staff_match_of_a_collection_goes_to_its_debits_invoice_only(staff_user):
     _org, _mandate, _invoice, debit = customer_with_debit()
     other = customer_invoice("Fietsen Van Dam")
