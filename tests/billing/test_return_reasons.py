@@ -255,7 +255,9 @@ def test_r12_a_debit_cancelled_before_it_reached_the_bank_does_not_use_up_a_repr
     ]
 
 
-@pytest.mark.parametrize("code", ["AM04", "MS03"])
+# AC04/MD01: the customer moved banks and the old account is closed; its mandate was
+# already replaced, so nothing is invalidated and the new account is collected from.
+@pytest.mark.parametrize("code", ["AM04", "MS03", "AC04", "MD01"])
 def test_r12_a_return_after_the_customer_signed_a_new_iban_is_represented_on_the_new_mandate(
     code, time_machine
 ):
@@ -271,8 +273,13 @@ def test_r12_a_return_after_the_customer_signed_a_new_iban_is_represented_on_the
     # The new mandate's first collection: FRST, as the batch decides for it.
     assert mandate_sequence_type(new_mandate) == FRST
     assert notices(CollectionNotice.Kind.RETRY) == [second.end_to_end_id]
+    assert notices(CollectionNotice.Kind.PAY_BY_TRANSFER) == []
     old_mandate.refresh_from_db()
-    assert old_mandate.status == Mandate.Status.REPLACED
+    new_mandate.refresh_from_db()
+    assert (old_mandate.status, new_mandate.status) == (
+        Mandate.Status.REPLACED,
+        Mandate.Status.ACTIVE,
+    )
 
 
 def test_r12_a_return_after_the_mandate_was_revoked_without_a_new_one_asks_to_pay_by_transfer(
@@ -369,29 +376,6 @@ def test_r12_account_and_mandate_errors_invalidate_the_mandate(code, time_machin
     assert attempts(invoice) == [(1, "returned", code)]
     assert notices(CollectionNotice.Kind.PAY_BY_TRANSFER) == [debit.end_to_end_id]
     assert AuditEvent.objects.filter(action="mandate.invalidated").count() == 1
-
-
-@pytest.mark.parametrize("code", ["AC04", "MD01"])
-def test_r12_an_account_error_on_a_replaced_mandate_is_represented_on_the_new_mandate(
-    code, time_machine
-):
-    """The customer moved to another bank and signed a new mandate; the debit on the old
-    account comes back "account closed": collected from the new account, not by transfer."""
-    at(date(2027, 3, 5), time_machine)
-    organisation, old_mandate, invoice, debit = customer_with_debit()
-    new_mandate = new_iban(organisation)
-
-    summary = returned(debit, code, date(2027, 3, 5)).summary
-
-    assert (summary["represented"], summary["pay_by_transfer"]) == (1, 0)
-    second = latest(invoice)
-    assert (second.attempt, second.status, second.mandate) == (2, "scheduled", new_mandate)
-    assert notices(CollectionNotice.Kind.RETRY) == [second.end_to_end_id]
-    assert notices(CollectionNotice.Kind.PAY_BY_TRANSFER) == []
-    old_mandate.refresh_from_db()
-    new_mandate.refresh_from_db()
-    assert old_mandate.status == Mandate.Status.REPLACED  # not active, so not invalidated
-    assert new_mandate.status == Mandate.Status.ACTIVE
 
 
 def test_r12_an_account_error_after_the_last_representment_asks_to_pay_by_transfer(time_machine):
