@@ -447,6 +447,7 @@ class CollectionNotice(models.Model):
         PRENOTIFICATION = "prenotification", _("Vooraankondiging incasso")
         RETRY = "retry", _("Incasso mislukt, nieuwe poging")
         PAY_BY_TRANSFER = "pay_by_transfer", _("Verzoek om over te maken")
+        DATE_MOVED = "date_moved", _("Incassodatum gewijzigd")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Wachtend")

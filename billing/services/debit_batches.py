@@ -11,7 +11,10 @@ days may have passed since it was planned: an invoice paid by transfer or
 fully credited cancels it, a partial credit note lowers it to what is still
 open, an ended mandate cancels it (the daily planning moves the invoice to a
 new mandate), and a collection date the bank can no longer reach (the
-calendar was down on the batch day) moves to the first one it can.
+calendar was down on the batch day) moves to the first one it can. A customer
+who was told the old date (by the invoice or an e-mail) gets a DATE_MOVED
+e-mail with the new one, once per debit, sent after the batches commit; the
+old date is kept in the debit's "debit.date_moved" audit row.
 
 The sequence type is the mandate's at batch time: FRST until a collection on
 it has succeeded, RCUR after. So two debits of one new mandate in the same
@@ -50,18 +53,19 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from afas_sb import clock
-from afas_sb.audit.models import ActorKind
+from afas_sb.audit.models import ActorKind, AuditEvent
 from afas_sb.audit.services import actor_kind_for, audit_record
 from afas_sb.errors import DomainError
 
-from ..models import DebitBatch, DirectDebit, Invoice, Mandate
+from ..models import CollectionNotice, DebitBatch, DirectDebit, Invoice, Mandate
 from ..models.mandates import validate_sepa_reference
 from ..sepa.pain008 import Pain008Debit, render_pain008
 from ..sepa.submission import submission_for
-from .bulk import among, batched
+from .bulk import among, audit_row, batched, insert_rows
 from .debits import batch_day_for, debits_cancel, earliest_collection_date
 from .ledger import with_balances
 from .mandates import FRST, RCUR, creditor_name, sepa_creditor_id
+from .settlement import notices_send_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +112,7 @@ class _Debit:
         "amount",
         "collection_date",
         "end_to_end_id",
+        "prenotified_at",
     )
 
     pk: int
@@ -118,7 +123,10 @@ class _Debit:
     amount: Decimal
     collection_date: date
     end_to_end_id: str
+    prenotified_at: datetime | None
     mandate: _Mandate | None = None
+    # The collection date before this run moved it (the one the customer may have been told).
+    moved_from: date | None = None
 
     def as_model(self) -> DirectDebit:
         """The model instance the rarer paths (cancel, lower, refuse) audit and update by."""
@@ -130,6 +138,7 @@ class _Debit:
             amount=self.amount,
             collection_date=self.collection_date,
             end_to_end_id=self.end_to_end_id,
+            prenotified_at=self.prenotified_at,
             status=DirectDebit.Status.SCHEDULED,
         )
 
@@ -225,6 +234,7 @@ def _batch(*, day: date, due_dates: list[date], reach_from: date) -> list[DebitB
             debit.amount = open_amount
             lowered.append(debit)
         if debit.collection_date < earliest:
+            debit.moved_from = debit.collection_date
             debit.collection_date = earliest
             moved.append(debit)
             if batch_day_for(debit.collection_date) > day:
@@ -249,6 +259,7 @@ def _batch(*, day: date, due_dates: list[date], reach_from: date) -> list[DebitB
         note=_("Machtiging niet meer actief"),
     )
     _save_amounts_and_dates(lowered, moved)
+    _announce_moved(moved)
     _report_refused(refused)
     return [_create_batch(group) for _key, group in sorted(groups.items())]
 
@@ -277,7 +288,8 @@ def _sepa_identifiers_valid(debit: _Debit, mandate: _Mandate) -> bool:
 
 
 def _save_amounts_and_dates(lowered: list[_Debit], moved: list[_Debit]) -> None:
-    """Lowered amounts one by one (rare: a partial credit note); moved dates per date."""
+    """Lowered amounts one by one (rare: a partial credit note); moved dates per date, with
+    an audit row each that keeps the old date (a missed run may move thousands: in bulk)."""
     now = clock.now()
     for debit in lowered:
         DirectDebit.objects.filter(pk=debit.pk).update(amount=debit.amount, updated_at=now)
@@ -296,6 +308,54 @@ def _save_amounts_and_dates(lowered: list[_Debit], moved: list[_Debit]) -> None:
             DirectDebit.objects.filter(among("pk", chunk)).update(
                 collection_date=collection_date, updated_at=now
             )
+    reason = _("Geplande incassodatum niet meer haalbaar; verschoven naar de eerste haalbare datum")
+    for chunk in batched(moved):
+        insert_rows(
+            AuditEvent,
+            [
+                audit_row(
+                    "debit.date_moved",
+                    DirectDebit,
+                    debit.pk,
+                    organisation_id=debit.organisation_id,
+                    actor_kind=ActorKind.CALENDAR,
+                    reason=reason,
+                    data={
+                        "end_to_end_id": debit.end_to_end_id,
+                        "from": debit.moved_from.isoformat(),
+                        "to": debit.collection_date.isoformat(),
+                    },
+                    at=now,
+                )
+                for debit in chunk
+            ],
+        )
+
+
+def _announce_moved(moved: list[_Debit]) -> None:
+    """A DATE_MOVED e-mail for each moved debit whose customer was told the old date.
+
+    ``notice_queue`` for many: once per debit (a repeat is ignored), sent after commit
+    by one sweep (``notices_send_after_commit``) rather than a task each. A debit
+    without ``prenotified_at`` announced no date, so there is nothing to correct.
+    """
+    now = clock.now()
+    notices = [
+        CollectionNotice(
+            organisation_id=debit.organisation_id,
+            invoice_id=debit.invoice_id,
+            debit_id=debit.pk,
+            kind=CollectionNotice.Kind.DATE_MOVED,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for debit in moved
+        if debit.prenotified_at is not None
+    ]
+    if not notices:
+        return
+    CollectionNotice.objects.bulk_create(notices, batch_size=500, ignore_conflicts=True)
+    notices_send_after_commit()
 
 
 def _report_refused(refused: list[_Debit]) -> None:

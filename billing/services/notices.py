@@ -1,10 +1,12 @@
 """Collection e-mails that must reach the customer exactly once (R12).
 
 A service that decides a customer must hear something (a debit the invoice did
-not announce, a failed debit tried again, a request to pay by transfer) calls
-``notice_queue`` inside its own transaction. The row is the promise; the mail
-goes out after commit and, should SMTP be down, from the 5-minute sweep with
-back-off. ``(debit, kind)`` is unique, so a repeated decision queues nothing new.
+not announce, a failed debit tried again, a request to pay by transfer, an
+announced collection date the bank can no longer reach) calls ``notice_queue``
+inside its own transaction (or, for many at once, ``bulk_create`` with
+``ignore_conflicts``). The row is the promise; the mail goes out after commit
+and, should SMTP be down, from the 5-minute sweep with back-off. ``(debit,
+kind)`` is unique, so a repeated decision queues nothing new.
 
 Templates: ``templates/billing/email/collection_<kind>.txt`` and ``.html``,
 rendered with ``notice_context``.
@@ -14,15 +16,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from afas_sb import clock
+from afas_sb.audit.models import AuditEvent
 from afas_sb.mail import send_templated_mail
 from afas_sb.money import format_eur
 
@@ -42,10 +46,14 @@ BACKOFF_BASE = timedelta(minutes=5)
 BACKOFF_MAX = timedelta(hours=6)
 SWEEP_BATCH_SIZE = 200
 
+# Marked for translation here, translated when sent (in the recipient's language).
 SUBJECTS = {
-    Kind.PRENOTIFICATION: "Aankondiging automatische incasso factuur %(number)s",
-    Kind.RETRY: "Incasso factuur %(number)s is niet gelukt: we proberen het opnieuw",
-    Kind.PAY_BY_TRANSFER: "Incasso factuur %(number)s is niet gelukt: graag overmaken",
+    Kind.PRENOTIFICATION: gettext_noop("Aankondiging automatische incasso factuur %(number)s"),
+    Kind.RETRY: gettext_noop("Incasso factuur %(number)s is niet gelukt: we proberen het opnieuw"),
+    Kind.PAY_BY_TRANSFER: gettext_noop(
+        "Incasso factuur %(number)s is niet gelukt: graag overmaken"
+    ),
+    Kind.DATE_MOVED: gettext_noop("Nieuwe incassodatum voor factuur %(number)s"),
 }
 
 
@@ -91,6 +99,7 @@ def notice_context(notice: CollectionNotice) -> dict:
         "amount": format_eur(debit.amount),
         "open_amount": format_eur(balance.open_amount),
         "collection_date": debit.collection_date,
+        "announced_date": _announced_date(debit) if notice.kind == Kind.DATE_MOVED else None,
         "mandate_reference": debit.mandate.reference,
         "iban_masked": debit.mandate.iban_masked,
         "creditor_id": sepa_creditor_id(),
@@ -117,6 +126,26 @@ def _failed_attempt(debit: DirectDebit) -> DirectDebit:
         .first()
     )
     return previous or debit
+
+
+def _announced_date(debit: DirectDebit) -> date | None:
+    """The collection date the customer knew before a DATE_MOVED e-mail: the "from" of the
+    debit's first "debit.date_moved" audit row. A debit gets one such e-mail, so a second
+    move before it went out must not replace the date the customer was actually told."""
+    event = (
+        AuditEvent.objects.filter(
+            organisation_id=debit.organisation_id,
+            action="debit.date_moved",
+            object_type=DirectDebit._meta.label_lower,
+            object_id=str(debit.pk),
+        )
+        .order_by("created_at", "pk")
+        .first()
+    )
+    try:
+        return date.fromisoformat(event.data["from"]) if event is not None else None
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _backoff(attempts: int) -> timedelta:
