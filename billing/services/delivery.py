@@ -23,9 +23,10 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
@@ -41,6 +42,7 @@ from billing.delivery.base import (
 )
 from billing.documents.base import document_store
 from billing.models import Invoice, InvoiceDelivery
+from billing.services.bulk import among, batched
 from billing.services.indexation import billing_contacts
 from billing.services.payment_terms import invoice_renderers
 
@@ -88,54 +90,94 @@ def delivery_schedule(*, invoice: Invoice, enqueue: bool = False) -> InvoiceDeli
     return delivery
 
 
+class _Addressee(NamedTuple):
+    """What choosing a channel and recipient reads of an invoice (its snapshot)."""
+
+    pk: int
+    organisation_id: int
+    buyer_email: str
+    buyer_peppol_scheme: str
+    buyer_peppol_id: str
+
+
 def delivery_schedule_for_invoices(*, invoice_ids: Iterable[int], enqueue: bool = False) -> int:
     """Pending deliveries for many invoices at once (a billing chunk); returns how many are new.
 
     A constant number of queries: existing deliveries, the invoices, the
-    contacts, one bulk insert. Concurrent callers are harmless: the one-to-one
-    constraint drops duplicates (``ignore_conflicts``).
+    contacts, one insert. Concurrent callers are harmless: the one-to-one
+    constraint drops duplicates (``ON CONFLICT DO NOTHING``).
     """
-    invoice_ids = set(invoice_ids)
+    invoice_ids = sorted(set(invoice_ids))
     if not invoice_ids:
         return 0
-    existing = set(
-        InvoiceDelivery.objects.filter(invoice_id__in=invoice_ids).values_list(
-            "invoice_id", flat=True
+    existing = set()
+    for part in batched(invoice_ids):
+        existing.update(
+            InvoiceDelivery.objects.filter(among("invoice_id", part)).values_list(
+                "invoice_id", flat=True
+            )
         )
-    )
-    invoices = list(
-        Invoice.objects.filter(pk__in=invoice_ids - existing)
-        .only(
-            "pk",
-            "number",
-            "organisation_id",
-            "buyer_email",
-            "buyer_peppol_scheme",
-            "buyer_peppol_id",
+    invoices: list[_Addressee] = []
+    for part in batched([pk for pk in invoice_ids if pk not in existing]):
+        invoices += map(
+            _Addressee._make,
+            Invoice.objects.filter(among("pk", part))
+            .order_by("pk")
+            .values_list(*_Addressee._fields),
         )
-        .order_by("pk")
-    )
     if not invoices:
         return 0
     contacts = billing_contacts(organisation_ids={invoice.organisation_id for invoice in invoices})
-    created = InvoiceDelivery.objects.bulk_create(
-        [
-            InvoiceDelivery(invoice=invoice, **_new_delivery(invoice, contacts))
-            for invoice in invoices
-        ],
-        ignore_conflicts=True,
-    )
+    rows = [(invoice.pk, *_channel_and_recipient(invoice, contacts)) for invoice in invoices]
+    created = _insert_pending(rows)
     if enqueue:
         transaction.on_commit(_enqueue_sweep)
-    return len(created)
+    return created
+
+
+def _insert_pending(rows: list[tuple[int, str, str]]) -> int:
+    """Insert pending deliveries (invoice, channel, recipient), skipping invoices that have
+    one; how many were inserted. A billing chunk brings 500: on PostgreSQL one statement
+    over arrays, not a model instance and a dozen parameters per row."""
+    now = clock.now()
+    if connection.vendor != "postgresql":
+        created = InvoiceDelivery.objects.bulk_create(
+            [
+                InvoiceDelivery(
+                    invoice_id=invoice_id,
+                    channel=channel,
+                    recipient=recipient,
+                    status=Status.PENDING,
+                    next_attempt_at=now,
+                )
+                for invoice_id, channel, recipient in rows
+            ],
+            ignore_conflicts=True,
+        )
+        return len(created)
+    invoice_ids, channels, recipients = (list(column) for column in zip(*rows, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{InvoiceDelivery._meta.db_table}" '  # noqa: S608 - model table
+            '("invoice_id", "channel", "recipient", "status", "attempts", "next_attempt_at", '
+            '"last_error", "external_id", "sent_at", "created_at", "updated_at") '
+            "SELECT t.invoice_id, t.channel, t.recipient, %s, 0, %s, '', '', NULL, %s, %s "
+            "FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[]) "
+            "AS t(invoice_id, channel, recipient) "
+            'ON CONFLICT ("invoice_id") DO NOTHING',
+            [Status.PENDING, now, now, now, invoice_ids, channels, recipients],
+        )
+        return cursor.rowcount
+
+
+def _channel_and_recipient(invoice, contacts: dict[int, list[str]]) -> tuple[str, str]:
+    if invoice.buyer_peppol_id:
+        return Channel.PEPPOL, _peppol_address(invoice)
+    return Channel.EMAIL, _joined(_email_recipients(invoice, contacts))
 
 
 def _new_delivery(invoice: Invoice, contacts: dict[int, list[str]]) -> dict:
-    if invoice.buyer_peppol_id:
-        channel, recipient = Channel.PEPPOL, _peppol_address(invoice)
-    else:
-        channel = Channel.EMAIL
-        recipient = _joined(_email_recipients(invoice, contacts))
+    channel, recipient = _channel_and_recipient(invoice, contacts)
     return {
         "channel": channel,
         "recipient": recipient,
