@@ -113,3 +113,11 @@ def _close_stray_connections_before_dropping_the_test_database(django_db_setup, 
             )
     except OperationalError:
         pass  # best effort: pytest-django reports a database it could not drop
+
+
+@pytest.fixture
+def sepa_outbox(settings, tmp_path):
+    """Debit batches (pain.008) written to this test's own outbox and media folders; the outbox."""
+    settings.SEPA_OUTBOX_DIR = str(tmp_path / "sepa-outbox")
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    return tmp_path / "sepa-outbox"

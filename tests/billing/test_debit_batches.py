@@ -55,10 +55,8 @@ def catalogue():
 
 
 @pytest.fixture(autouse=True)
-def outbox(settings, tmp_path):
-    settings.SEPA_OUTBOX_DIR = str(tmp_path / "sepa-outbox")
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    return tmp_path / "sepa-outbox"
+def outbox(sepa_outbox):
+    return sepa_outbox
 
 
 def batch_on(day: date) -> list[DebitBatch]:

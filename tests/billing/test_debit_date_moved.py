@@ -30,7 +30,7 @@ from .debit_builders import (
     subscription_invoice,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sepa_outbox")]
 
 JAN = date(2027, 1, 1)
 PLANNED = date(2027, 1, 15)  # Friday: batch day Thursday the 14th (D-1)
@@ -42,12 +42,6 @@ DATE_MOVED = CollectionNotice.Kind.DATE_MOVED
 @pytest.fixture
 def catalogue():
     return make_catalogue()
-
-
-@pytest.fixture(autouse=True)
-def outbox(settings, tmp_path):
-    settings.SEPA_OUTBOX_DIR = str(tmp_path / "sepa-outbox")
-    settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
 def invoiced_customer(catalogue):
