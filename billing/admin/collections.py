@@ -982,6 +982,7 @@ class CollectionNoticeAdmin(ReadOnlyAdmin):
         "organisation",
         "invoice_number",
         "debit",
+        "previous_date",
         "recipients",
         "attempts",
         "next_attempt_at",

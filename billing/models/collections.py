@@ -476,6 +476,8 @@ class CollectionNotice(models.Model):
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
     )
+    # DATE_MOVED: the collection date the customer had been told (the e-mail names it).
+    previous_date = models.DateField(_("eerder aangekondigde datum"), null=True, blank=True)
     recipients = models.TextField(_("ontvangers"), blank=True)
     attempts = models.PositiveIntegerField(_("pogingen"), default=0)
     next_attempt_at = models.DateTimeField(_("volgende poging"), null=True, blank=True)

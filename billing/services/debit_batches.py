@@ -13,8 +13,8 @@ open, an ended mandate cancels it (the daily planning moves the invoice to a
 new mandate), and a collection date the bank can no longer reach (the
 calendar was down on the batch day) moves to the first one it can. A customer
 who was told the old date (by the invoice or an e-mail) gets a DATE_MOVED
-e-mail with the new one, once per debit, sent after the batches commit; the
-old date is kept in the debit's "debit.date_moved" audit row.
+e-mail with the old date and the new one, once per debit, sent after the
+batches commit; every move is also in the debit's "debit.date_moved" audit row.
 
 The sequence type is the mandate's at batch time: FRST until a collection on
 it has succeeded, RCUR after. So two debits of one new mandate in the same
@@ -346,6 +346,8 @@ def _announce_moved(moved: list[_Debit]) -> None:
             invoice_id=debit.invoice_id,
             debit_id=debit.pk,
             kind=CollectionNotice.Kind.DATE_MOVED,
+            # Kept by the first move only (one notice per debit): the date the customer knew.
+            previous_date=debit.moved_from,
             next_attempt_at=now,
             created_at=now,
         )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -26,7 +26,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from afas_sb import clock
-from afas_sb.audit.models import AuditEvent
 from afas_sb.mail import send_templated_mail
 from afas_sb.money import format_eur
 
@@ -99,7 +98,7 @@ def notice_context(notice: CollectionNotice) -> dict:
         "amount": format_eur(debit.amount),
         "open_amount": format_eur(balance.open_amount),
         "collection_date": debit.collection_date,
-        "announced_date": _announced_date(debit) if notice.kind == Kind.DATE_MOVED else None,
+        "announced_date": notice.previous_date,
         "mandate_reference": debit.mandate.reference,
         "iban_masked": debit.mandate.iban_masked,
         "creditor_id": sepa_creditor_id(),
@@ -126,26 +125,6 @@ def _failed_attempt(debit: DirectDebit) -> DirectDebit:
         .first()
     )
     return previous or debit
-
-
-def _announced_date(debit: DirectDebit) -> date | None:
-    """The collection date the customer knew before a DATE_MOVED e-mail: the "from" of the
-    debit's first "debit.date_moved" audit row. A debit gets one such e-mail, so a second
-    move before it went out must not replace the date the customer was actually told."""
-    event = (
-        AuditEvent.objects.filter(
-            organisation_id=debit.organisation_id,
-            action="debit.date_moved",
-            object_type=DirectDebit._meta.label_lower,
-            object_id=str(debit.pk),
-        )
-        .order_by("created_at", "pk")
-        .first()
-    )
-    try:
-        return date.fromisoformat(event.data["from"]) if event is not None else None
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def _backoff(attempts: int) -> timedelta:

@@ -124,7 +124,7 @@ def test_r12_without_a_recorded_old_date_the_mail_speaks_of_the_date_announced_e
 ):
     _organisation, debit = invoiced_customer(catalogue)
     with at(CATCH_UP):
-        notice_queue(debit=debit, kind=DATE_MOVED)  # no "debit.date_moved" audit row
+        notice_queue(debit=debit, kind=DATE_MOVED)  # queued without the previous date
         notices_sweep()
 
     (mail,) = mailbox
