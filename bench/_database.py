@@ -1,4 +1,5 @@
-"""The benchmarks' own PostgreSQL databases: created when missing, never the development one."""
+"""The benchmarks' own PostgreSQL databases (created when missing, never the development one),
+and counting the queries a timed step sends."""
 
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,3 +17,14 @@ def ensure_database(url: str) -> None:
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             print(f"database {name} created")
+
+
+class QueryCounter:
+    """``connection.execute_wrapper(counter)``: counts the statements (COPY is not one)."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)

@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._database import ensure_database
+from bench._database import QueryCounter, ensure_database
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/afas_sb_bench"
 PERIOD = date(2027, 1, 1)
@@ -175,15 +175,6 @@ def build(count: int, seed: int) -> None:
         LicenceLine.objects.bulk_create(lines)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-
-
-class QueryCounter:
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
 
 
 def run_sequential() -> tuple[float, float, int, int]:

@@ -50,7 +50,7 @@ import time  # noqa: E402
 from datetime import timedelta  # noqa: E402
 from decimal import Decimal  # noqa: E402
 
-from bench._database import ensure_database  # noqa: E402
+from bench._database import QueryCounter, ensure_database  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/afas_sb_bench_collections"
 BUDGET_SECONDS = 30.0
@@ -108,15 +108,16 @@ def wipe() -> None:
 
 def build(count: int, seed: int):
     """N organisations, each with a mandate, an open invoice and its scheduled debit."""
-    from django.conf import settings
     from django.db import connection
 
     from afas_sb import clock
     from afas_sb.money import quantize
     from billing.models import DirectDebit, Invoice, Mandate
     from billing.services.debits import batch_day_for, earliest_collection_date
+    from billing.services.issue import buyer_snapshot, seller_snapshot
     from licensing.models import Organisation
 
+    seller = seller_snapshot()
     rng = random.Random(seed)  # noqa: S311 (reproducible data, not security)
     collection_date = earliest_collection_date(clock.today())
     now = clock.now()
@@ -168,23 +169,8 @@ def build(count: int, seed: int):
                     gross_total=net + vat,
                     vat_note="",
                     buyer_reference=f"SB{offset + i:08d}",
-                    seller_name=settings.VENDOR_NAME,
-                    seller_street=settings.VENDOR_STREET,
-                    seller_postcode=settings.VENDOR_POSTCODE,
-                    seller_city=settings.VENDOR_CITY,
-                    seller_country="NL",
-                    seller_kvk=settings.VENDOR_KVK,
-                    seller_vat_id=settings.VENDOR_VAT_ID,
-                    seller_iban=settings.VENDOR_IBAN,
-                    seller_bic=settings.VENDOR_BIC,
-                    buyer_name=organisation.legal_name,
-                    buyer_street=organisation.street,
-                    buyer_postcode=organisation.postcode,
-                    buyer_city=organisation.city,
-                    buyer_country=organisation.country,
-                    buyer_kvk=organisation.kvk_number,
-                    buyer_vat_id=organisation.vat_id,
-                    buyer_email=organisation.billing_email,
+                    **seller,
+                    **buyer_snapshot(organisation),
                 )
             )
         invoices = Invoice.objects.bulk_create(invoices)
@@ -205,15 +191,6 @@ def build(count: int, seed: int):
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return batch_day_for(collection_date)
-
-
-class QueryCounter:
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
 
 
 def create_batches(day):

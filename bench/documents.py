@@ -34,6 +34,7 @@ logging.getLogger("weasyprint").setLevel(logging.WARNING)
 from django.conf import settings  # noqa: E402
 
 from billing.models import Invoice, InvoiceLine, InvoiceVat  # noqa: E402
+from billing.services.issue import seller_snapshot  # noqa: E402
 from billing.vat import DUTCH_STANDARD, line_amount, totals  # noqa: E402
 
 PDF_TARGET = 15.0
@@ -70,15 +71,7 @@ def typical_invoice(line_count: int = 5) -> Invoice:
         gross_total=result.gross,
         vat_note=treatment.note,
         buyer_reference="OVK-2026-00042",
-        seller_name=settings.VENDOR_NAME,
-        seller_street=settings.VENDOR_STREET,
-        seller_postcode=settings.VENDOR_POSTCODE,
-        seller_city=settings.VENDOR_CITY,
-        seller_country=settings.VENDOR_COUNTRY,
-        seller_kvk=settings.VENDOR_KVK,
-        seller_vat_id=settings.VENDOR_VAT_ID,
-        seller_iban=settings.VENDOR_IBAN,
-        seller_bic=settings.VENDOR_BIC,
+        **seller_snapshot(),
         buyer_name="Bakkerij De Gouden Korst B.V.",
         buyer_street="Kerkstraat 1",
         buyer_postcode="3511 AB",

@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.conf import settings
 
 from billing.models import Invoice, InvoiceLine, InvoiceVat
+from billing.services.issue import buyer_snapshot, seller_snapshot
 from billing.vat import line_amount, totals, vat_treatment
 from tests.factories import OrganisationFactory
 
@@ -266,32 +267,3 @@ BUYER_FIELDS = (
     "buyer_peppol_scheme",
     "buyer_peppol_id",
 )
-
-
-def seller_snapshot() -> dict:
-    return {
-        "seller_name": settings.VENDOR_NAME,
-        "seller_street": settings.VENDOR_STREET,
-        "seller_postcode": settings.VENDOR_POSTCODE,
-        "seller_city": settings.VENDOR_CITY,
-        "seller_country": settings.VENDOR_COUNTRY,
-        "seller_kvk": settings.VENDOR_KVK,
-        "seller_vat_id": settings.VENDOR_VAT_ID,
-        "seller_iban": settings.VENDOR_IBAN,
-        "seller_bic": settings.VENDOR_BIC,
-    }
-
-
-def buyer_snapshot(organisation) -> dict:
-    return {
-        "buyer_name": organisation.legal_name,
-        "buyer_street": organisation.street,
-        "buyer_postcode": organisation.postcode,
-        "buyer_city": organisation.city,
-        "buyer_country": organisation.country,
-        "buyer_kvk": organisation.kvk_number,
-        "buyer_vat_id": organisation.vat_id,
-        "buyer_email": organisation.billing_email,
-        "buyer_peppol_scheme": organisation.peppol_scheme,
-        "buyer_peppol_id": organisation.peppol_endpoint_id,
-    }
